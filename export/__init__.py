@@ -1,0 +1,1 @@
+"""vigil.export: see DESIGN.md. Filled in by later issues."""

@@ -1,0 +1,245 @@
+"""The bridge's subcommands: `vigil simulate monitor`, `vigil listen`, `vigil demo`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from vigil.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def _fraction(text: str) -> Fraction:
+    try:
+        value = Fraction(text).limit_denominator(1000)
+    except (ValueError, ZeroDivisionError) as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
+    if value <= 0 or value.numerator > 0xFFFF or value.denominator > 0xFFFF:
+        raise argparse.ArgumentTypeError(f"must be positive and fit the protocol: {text!r}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    simulate = sub.add_parser("simulate", help="simulated devices")
+    devices = simulate.add_subparsers(dest="device", metavar="DEVICE", required=True)
+    mon = devices.add_parser(
+        "monitor",
+        help="a simulated bedside monitor speaking the wire protocol",
+        description="Stream a simulated bedside monitor over a pseudo-terminal (--pty, its "
+        "path printed as the first line of stdout) or a real serial port (--port).",
+    )
+    where = mon.add_mutually_exclusive_group(required=True)
+    where.add_argument("--pty", action="store_true", help="open a pseudo-terminal")
+    where.add_argument("--port", help="write to this serial port (path or pyserial URL)")
+    mon.add_argument("--pty-link", type=Path, help="keep a stable symlink to the pty here")
+    mon.add_argument("--baud", type=int, default=115200)
+    mon.add_argument("--seed", type=int, default=0, help="makes the signals deterministic")
+    mon.add_argument("--scenario", default="normal", help="built-in name or a TOML file")
+    mon.add_argument("--replay", type=Path, help="stream a recording: WFDB, CSV, .npy/.npz")
+    mon.add_argument("--map", dest="channel_map", help="file signal=channel, e.g. MLII=ecg_ii")
+    mon.add_argument("--file-rate", type=_fraction, help="sample rate of a .npy/CSV file")
+    mon.add_argument("--loop", action="store_true", help="loop the recording")
+    mon.add_argument("--speed", type=_fraction, default=Fraction(1), help="time scale (4 = 4x)")
+    mon.add_argument("--seconds", type=float, help="stop after this much device time")
+    mon.add_argument("--annotations", type=Path, help="write true beats/episodes (JSON lines)")
+    mon.add_argument("--device-id", default="VIGIL-SIM-0001")
+    mon.set_defaults(handler=_simulate_monitor)
+
+    listen = sub.add_parser(
+        "listen",
+        help="decode a live stream, one line per second",
+        description="Decode a device's stream and print one line per second: numerics, "
+        "samples per channel, link counters.",
+    )
+    src = listen.add_mutually_exclusive_group(required=True)
+    src.add_argument("--port", help="serial port path or pyserial URL")
+    src.add_argument("--recording", type=Path, help="decode a byte recording (--record)")
+    listen.add_argument("--baud", type=int, default=115200)
+    listen.add_argument("--seconds", type=float, help="stop after this long")
+    listen.add_argument("--record", type=Path, help="also write the raw bytes with arrival times")
+    listen.set_defaults(handler=_listen)
+
+    demo = sub.add_parser(
+        "demo",
+        help="a simulated monitor decoded live (the bridge demo)",
+        description="Start a simulated monitor on a pseudo-terminal and decode it live.",
+    )
+    demo.add_argument("--seconds", type=float, default=20.0)
+    demo.add_argument("--scenario", default="pvc_rich")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.set_defaults(handler=_demo)
+
+
+def _build_monitor(args: argparse.Namespace, on_annotation: Any = None) -> Any:
+    from vigil.firmware_bridge.simulator.channels import default_rates
+    from vigil.firmware_bridge.simulator.monitor import SimulatedMonitor
+    from vigil.firmware_bridge.simulator.sources import FileSource, SyntheticSource
+
+    if args.replay is not None:
+        from vigil.firmware_bridge.replay import parse_channel_map
+
+        mapping = parse_channel_map(args.channel_map) if args.channel_map else None
+        source: Any = FileSource(
+            str(args.replay), default_rates(), mapping, loop=args.loop, file_rate=args.file_rate
+        )
+    else:
+        source = SyntheticSource(args.scenario, args.seed, default_rates())
+    return SimulatedMonitor(
+        source,
+        seed=args.seed,
+        device_id=args.device_id,
+        time_scale=args.speed,
+        on_annotation=on_annotation,
+    )
+
+
+def _simulate_monitor(args: argparse.Namespace) -> int:
+    from vigil.firmware_bridge.simulator.serve import serve
+    from vigil.firmware_bridge.simulator.transports import PtyTransport, SerialTransport
+
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    with ExitStack() as stack:
+        notes = None
+        if args.annotations:
+            notes_file = stack.enter_context(open(args.annotations, "w", encoding="utf-8"))
+
+            def notes(note: dict[str, Any]) -> None:
+                notes_file.write(json.dumps(note) + "\n")
+                notes_file.flush()
+
+        monitor = _build_monitor(args, notes)
+        seconds = args.seconds
+        if seconds is None and args.replay is not None and not args.loop:
+            seconds = float(monitor.source.duration)
+        if args.pty:
+            transport: Any = PtyTransport(args.pty_link)
+            print(transport.path, flush=True)
+        else:
+            if args.pty_link:
+                raise ConfigError("--pty-link goes with --pty")
+            transport = SerialTransport(args.port, args.baud)
+        stack.callback(transport.close)
+        sent = serve(monitor, transport, stop=stop, seconds=seconds, speed=args.speed)
+        log.info("sent %.2f s of device time, %d frames", float(sent), monitor.encoder.frames_sent)
+    return 0
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _listen(args: argparse.Namespace) -> int:
+    if args.recording is not None:
+        return _listen_recording(args.recording)
+    return _listen_live(args.port, args.baud, args.seconds, args.record)
+
+
+def _listen_live(port: str, baud: int, seconds: float | None, record: Path | None) -> int:
+    from vigil.firmware_bridge.byte_recording import ByteRecorder
+    from vigil.firmware_bridge.link import SerialLink
+    from vigil.firmware_bridge.listen_summary import ListenSummary
+
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    summary = ListenSummary()
+    recorder = ByteRecorder(record) if record else None
+    link = SerialLink(port, summary, baudrate=baud, recorder=recorder).start()
+    start = time.monotonic()
+    try:
+        tick = 1
+        while not stop.wait(max(0.0, start + tick - time.monotonic())):
+            print(summary.line(time.monotonic() - start, link.stats()), flush=True)
+            for event in summary.events:
+                print(f"        event: {event.kind} {event.detail} {event.count or ''}", flush=True)
+            summary.events.clear()
+            if seconds is not None and tick >= seconds:
+                break
+            tick += 1
+    finally:
+        link.stop()
+        if recorder is not None:
+            recorder.close()
+    if link.error is not None:
+        raise link.error
+    return 0
+
+
+def _listen_recording(path: Path) -> int:
+    from vigil.firmware_bridge.byte_recording import read_byte_recording
+    from vigil.firmware_bridge.codec import Decoder
+    from vigil.firmware_bridge.listen_summary import ListenSummary
+    from vigil.firmware_bridge.session import DeviceSession
+
+    decoder, session, summary = Decoder(), DeviceSession(str(path)), ListenSummary()
+    next_line_ns = 1_000_000_000
+    for t_ns, data in read_byte_recording(path):
+        while t_ns >= next_line_ns:
+            print(summary.line(next_line_ns / 1e9, _offline_stats(str(path), decoder, session)))
+            next_line_ns += 1_000_000_000
+        for msg in decoder.feed(data):
+            for record in session.handle(msg, t_ns):
+                summary(record)
+    print(summary.line(next_line_ns / 1e9, _offline_stats(str(path), decoder, session)))
+    totals = ", ".join(f"{k} {n}" for k, n in summary.samples_total.items())
+    print(f"total samples: {totals}; decoder: {decoder.counters.as_dict()}")
+    return 0
+
+
+def _offline_stats(name: str, decoder: Any, session: Any) -> Any:
+    from vigil.firmware_bridge.link import LinkState, LinkStats
+
+    c, s = decoder.counters, session.counters
+    return LinkStats(
+        name, LinkState.CONNECTED, session.hello.device_id if session.hello else None,
+        c.bytes_in, c.bytes_discarded, c.frames_ok, c.crc_errors, c.corrupt_frames, c.seq_gaps,
+        c.frames_lost, s.samples, s.sample_gaps, s.samples_missing, 1, 0,
+        session.clock.drift_ppm, s.clock_jumps, s.device_resets, 0, 0, None,
+    )  # fmt: skip
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """Bridge demo: a simulated monitor on a pty, decoded live by a real serial link."""
+    from vigil.firmware_bridge.simulator.channels import default_rates
+    from vigil.firmware_bridge.simulator.monitor import SimulatedMonitor
+    from vigil.firmware_bridge.simulator.serve import serve
+    from vigil.firmware_bridge.simulator.sources import SyntheticSource
+    from vigil.firmware_bridge.simulator.transports import PtyTransport
+
+    monitor = SimulatedMonitor(
+        SyntheticSource(args.scenario, args.seed, default_rates()), seed=args.seed
+    )
+    transport = PtyTransport()
+    stop = threading.Event()
+    print(f"Simulated monitor ({args.scenario}, seed {args.seed}) on {transport.path}", flush=True)
+    sim = threading.Thread(
+        target=serve,
+        args=(monitor, transport),
+        kwargs={"stop": stop},
+        daemon=True,
+        name="simulator",
+    )
+    sim.start()
+    try:
+        return _listen_live(transport.path, 115200, args.seconds, None)
+    finally:
+        stop.set()
+        sim.join(2)
+        transport.close()
+        print(
+            "Not a certified medical device: for development and evaluation only.", file=sys.stderr
+        )

@@ -1,0 +1,1 @@
+"""vigil.runtime: see DESIGN.md. Filled in by later issues."""

@@ -1,0 +1,84 @@
+"""Vigil's packaging: maps the design's top-level folders onto namespaced imports.
+
+The product's layout fixes the folders (`runtime/`, `export/`, `models/`, `firmware_bridge/`);
+generic names like `models` would collide in users' environments, so every folder installs
+under `vigil.` (`models/` -> `vigil.models`). Both `pip install .` and `pip install -e .` work.
+"""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+ROOMS = {  # folder -> import name
+    "vigil": "vigil",
+    "firmware_bridge": "vigil.firmware_bridge",
+    "runtime": "vigil.runtime",
+    "export": "vigil.export",
+    "models": "vigil.models",
+}
+
+
+def _packages() -> tuple[list[str], dict[str, str]]:
+    packages: list[str] = []
+    package_dir: dict[str, str] = {}
+    for folder, name in ROOMS.items():
+        packages.append(name)
+        package_dir[name] = folder
+        for sub in find_packages(where=folder):
+            packages.append(f"{name}.{sub}")
+            package_dir[f"{name}.{sub}"] = f"{folder}/{sub.replace('.', '/')}"
+    return packages, package_dir
+
+
+def _version() -> str:
+    for line in (HERE / "vigil" / "_version.py").read_text().splitlines():
+        if line.startswith("__version__"):
+            return line.split("=", 1)[1].strip().strip('"')
+    raise RuntimeError("vigil/_version.py has no __version__")
+
+
+packages, package_dir = _packages()
+
+setup(
+    name="vigil-edge",
+    version=_version(),
+    description="Edge inference runtime for bedside and point-of-care medical devices",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=packages,
+    package_dir=package_dir,
+    package_data={
+        "vigil.firmware_bridge": ["c/*.c", "c/*.h", "vectors/*.json"],
+        "vigil.firmware_bridge.simulator": ["scenarios/*.toml"],
+    },
+    install_requires=[
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "pyserial>=3.5",
+        "onnxruntime>=1.17",
+        "cobs>=1.2",
+        "tomli>=2.0; python_version<'3.11'",
+    ],
+    extras_require={
+        "export": ["torch>=2.2", "onnx>=1.15", "onnxscript>=0.1"],
+        "jetson": ["pycuda>=2022.2"],
+        "replay": ["wfdb>=4.1"],
+        "dev": [
+            "pytest>=8",
+            "pytest-timeout>=2.2",
+            "hypothesis>=6.100",
+            "ruff>=0.6",
+            "wfdb>=4.1",
+        ],
+    },
+    entry_points={"console_scripts": ["vigil = vigil.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Topic :: Scientific/Engineering :: Medical Science Apps.",
+    ],
+)
