@@ -121,6 +121,7 @@ class Decoder:
     def __init__(self, *, from_device: bool = True) -> None:
         self.counters = DecoderCounters()
         self._accepted = frozenset(int(t) for t in (DEVICE_TYPES if from_device else HOST_TYPES))
+        self._waveforms = from_device  # WAVEFORM is device -> host only
         self._pending = b""
         self._skipping = False  # inside an oversize run: discard up to the next delimiter
         self._expected_seq: int | None = None
@@ -198,7 +199,7 @@ class Decoder:
             self._discard(size, "bad_version")
             return
         msg: Message | None
-        if typ == _WAVEFORM:
+        if typ == _WAVEFORM and self._waveforms:
             nbytes = len(frame) - _WAVE_SAMPLES_AT - 2
             if nbytes < 2 or nbytes & 1 or nbytes > _MAX_WAVE_BYTES:
                 msg = None

@@ -64,10 +64,14 @@ class ChannelInfo:
         return out
 
     def to_raw(self, physical: np.ndarray) -> tuple[np.ndarray, int]:
-        """Physical units -> int16 wire samples, and how many were clipped to int16 range."""
+        """Physical units -> int16 wire samples, and how many could not be represented:
+        clipped to the int16 range, or not finite (sent as 0, as a disconnected input reads)."""
         scaled = np.rint((np.asarray(physical, dtype=np.float64) - self.offset) / self.scale)
-        clipped = int(np.count_nonzero((scaled < -32768) | (scaled > 32767)))
-        return np.clip(scaled, -32768, 32767).astype("<i2"), clipped
+        finite = np.isfinite(scaled)
+        bad = int(np.count_nonzero(~finite | (scaled < -32768) | (scaled > 32767)))
+        if bad:
+            scaled = np.where(finite, np.clip(scaled, -32768, 32767), 0.0)
+        return scaled.astype("<i2"), bad
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +227,7 @@ def pack_hello(msg: Hello) -> bytes:
     ids = [ch.id for ch in msg.channels]
     _check(len(set(ids)) == len(ids), f"duplicate channel ids {ids}")
     ts = msg.time_scale
+    _check(ts > 0, f"time_scale {ts} must be positive")
     parts = [
         _HELLO_HEAD.pack(
             _uint(msg.boot_id, _U32_MAX, "boot_id"),
@@ -238,6 +243,7 @@ def pack_hello(msg: Hello) -> bytes:
     for ch in msg.channels:
         _check(ch.rate > 0, f"channel {ch.id} rate {ch.rate} must be positive")
         _check(math.isfinite(ch.scale) and ch.scale != 0, f"channel {ch.id} scale {ch.scale}")
+        _check(math.isfinite(ch.offset), f"channel {ch.id} offset {ch.offset}")
         parts.append(
             _CHANNEL.pack(
                 _uint(ch.id, 0xFF, "channel id"),
@@ -276,7 +282,9 @@ def numerics_valid_mask(values: tuple[float, ...]) -> int:
 
 def pack_numerics(msg: NumericsMsg) -> bytes:
     _check(len(msg.values) == len(NUMERIC_FIELDS), f"NUMERICS needs {len(NUMERIC_FIELDS)} values")
-    return _NUMERICS.pack(numerics_valid_mask(msg.values), *msg.values)
+    # Spec: invalid fields are sent as NaN (an infinity, too, goes out as NaN, flagged invalid).
+    values = (v if math.isfinite(v) else math.nan for v in msg.values)
+    return _NUMERICS.pack(numerics_valid_mask(msg.values), *values)
 
 
 def pack_status(msg: Status) -> bytes:
