@@ -147,9 +147,7 @@ class Decoder:
             elif self._pending:
                 parts[0] = self._pending + parts[0]
             self._pending = b""
-            frame = self._frame
-            for part in parts:
-                frame(part, out)
+            self._frames(parts, out)
         if self._skipping:
             counters.bytes_discarded += len(tail)
         elif tail:
@@ -175,65 +173,78 @@ class Decoder:
         counters.bytes_discarded += nbytes
         setattr(counters, counter, getattr(counters, counter) + 1)
 
-    def _frame(self, part: bytes, out: list[Message]) -> None:
-        size = len(part) + 1  # with its delimiter
-        if size == 1:
-            self._discard(1, "empty_frames")
-            return
-        if size > MAX_ENCODED + 1:
-            self._discard(size, "oversize")
-            return
-        try:
-            frame = cobs.decode(part)
-        except cobs.DecodeError:
-            self._discard(size, "cobs_errors")
-            return
-        if len(frame) < MIN_FRAME:
-            self._discard(size, "runts")
-            return
-        if _crc(frame, CRC_INIT):
-            self._discard(size, "crc_errors")
-            return
-        version, typ, seq, time_us = HEADER.unpack_from(frame)
-        if version != PROTOCOL_VERSION:
-            self._discard(size, "bad_version")
-            return
-        msg: Message | None
-        if typ == _WAVEFORM and self._waveforms:
-            nbytes = len(frame) - _WAVE_SAMPLES_AT - 2
-            if nbytes < 2 or nbytes & 1 or nbytes > _MAX_WAVE_BYTES:
-                msg = None
+    def _frames(self, parts: list[bytes], out: list[Message]) -> None:
+        """The hot path: one pass over complete encoded frames, with the common case
+        (a good WAVEFORM) inlined and counters kept in locals until the end."""
+        decode, decode_error, crc, unpack_header = (
+            cobs.decode,
+            cobs.DecodeError,
+            _crc,
+            HEADER.unpack_from,
+        )
+        unpack_wave, frombuffer, append = WAVEFORM_HEAD.unpack_from, np.frombuffer, out.append
+        accepted, waveforms, expected = self._accepted, self._waveforms, self._expected_seq
+        good_bytes = good_frames = gaps = lost = 0
+        for part in parts:
+            size = len(part) + 1  # with its delimiter
+            if size == 1:
+                self._discard(1, "empty_frames")
+                continue
+            if size > MAX_ENCODED + 1:
+                self._discard(size, "oversize")
+                continue
+            try:
+                frame = decode(part)
+            except decode_error:
+                self._discard(size, "cobs_errors")
+                continue
+            length = len(frame)
+            if length < MIN_FRAME:
+                self._discard(size, "runts")
+                continue
+            if crc(frame, CRC_INIT):
+                self._discard(size, "crc_errors")
+                continue
+            version, typ, seq, time_us = unpack_header(frame)
+            if version != PROTOCOL_VERSION:
+                self._discard(size, "bad_version")
+                continue
+            msg: Message | None
+            if typ == _WAVEFORM and waveforms:
+                nbytes = length - _WAVE_SAMPLES_AT - 2
+                if nbytes < 2 or nbytes & 1 or nbytes > _MAX_WAVE_BYTES:
+                    msg = None
+                else:
+                    channel, first_index = unpack_wave(frame, HEADER_SIZE)
+                    samples = frombuffer(frame, _I16, nbytes >> 1, _WAVE_SAMPLES_AT)
+                    msg = Waveform(time_us, channel, first_index, samples)
+            elif typ in accepted:
+                msg = UNPACKERS[typ](time_us, frame, HEADER_SIZE, length - 2)  # type: ignore[index]
+                if typ == _HELLO and msg is not None and self._on_hello(msg):  # type: ignore[arg-type]
+                    expected = None  # a reset device restarts its sequence: not a loss
             else:
-                channel, first_index = WAVEFORM_HEAD.unpack_from(frame, HEADER_SIZE)
-                samples = np.frombuffer(frame, _I16, nbytes >> 1, _WAVE_SAMPLES_AT)
-                msg = Waveform(time_us, channel, first_index, samples)
-        elif typ in self._accepted:
-            msg = UNPACKERS[typ](time_us, frame, HEADER_SIZE, len(frame) - 2)  # type: ignore[index]
-        else:
-            self._track_seq(seq)
-            self._discard(size, "unknown_type")
-            return
-        if typ == _HELLO and msg is not None:
-            self._on_hello(msg)  # type: ignore[arg-type]
-        self._track_seq(seq)
-        if msg is None:
-            self._discard(size, "malformed")
-            return
+                msg = None
+            if expected is not None and seq != expected:
+                gaps += 1
+                lost += (seq - expected) % SEQ_MOD
+            expected = (seq + 1) & 0xFFFF
+            if msg is None:
+                self._discard(size, "malformed" if typ in accepted else "unknown_type")
+                continue
+            good_bytes += size
+            good_frames += 1
+            append(msg)
+        self._expected_seq = expected
         counters = self.counters
-        counters.bytes_good += size
-        counters.frames_ok += 1
-        out.append(msg)
+        counters.bytes_good += good_bytes
+        counters.frames_ok += good_frames
+        counters.seq_gaps += gaps
+        counters.frames_lost += lost
 
-    def _on_hello(self, hello: Hello) -> None:
-        if self._boot_id is not None and hello.boot_id != self._boot_id:
+    def _on_hello(self, hello: Hello) -> bool:
+        """Returns True when the HELLO reveals a device reset (a new boot id)."""
+        reset = self._boot_id is not None and hello.boot_id != self._boot_id
+        if reset:
             self.counters.device_resets += 1
-            self._expected_seq = None  # a reset device restarts its sequence: not a loss
         self._boot_id = hello.boot_id
-
-    def _track_seq(self, seq: int) -> None:
-        expected = self._expected_seq
-        if expected is not None and seq != expected:
-            counters = self.counters
-            counters.seq_gaps += 1
-            counters.frames_lost += (seq - expected) % SEQ_MOD
-        self._expected_seq = (seq + 1) & 0xFFFF
+        return reset

@@ -93,8 +93,16 @@ class Hello:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Waveform:
+    """One channel's consecutive int16 samples.
+
+    Not frozen, unlike the other messages, on purpose: a frozen dataclass costs about 1 µs
+    more to construct, a third of the decoder's whole per-frame budget
+    (benchmarks/decode_throughput.py). Treat it as read-only; decoded samples are a
+    read-only view of the frame.
+    """
+
     time_us: int
     channel: int
     first_index: int
