@@ -118,11 +118,7 @@ def _simulate_monitor(args: argparse.Namespace) -> int:
                 notes_file.write(json.dumps(note) + "\n")
                 notes_file.flush()
 
-        monitor = _build_monitor(args, notes)
-        seconds = args.seconds
-        if seconds is None and args.replay is not None and not args.loop:
-            seconds = float(monitor.source.duration)
-        if args.pty:
+        if args.pty:  # open and announce the port first: building the source takes a while
             transport: Any = PtyTransport(args.pty_link)
             print(transport.path, flush=True)
         else:
@@ -130,6 +126,10 @@ def _simulate_monitor(args: argparse.Namespace) -> int:
                 raise ConfigError("--pty-link goes with --pty")
             transport = SerialTransport(args.port, args.baud)
         stack.callback(transport.close)
+        monitor = _build_monitor(args, notes)
+        seconds = args.seconds
+        if seconds is None and args.replay is not None and not args.loop:
+            seconds = float(monitor.source.duration)
         sent = serve(monitor, transport, stop=stop, seconds=seconds, speed=args.speed)
         log.info("sent %.2f s of device time, %d frames", float(sent), monitor.encoder.frames_sent)
     return 0

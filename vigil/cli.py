@@ -22,8 +22,8 @@ EXIT_USAGE = 2
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vigil",
-        description="Edge inference runtime for bedside and point-of-care medical devices. "
-        "Not a certified medical device.",
+        description="Edge inference runtime for bedside and point-of-care medical devices.",
+        epilog="Not a certified medical device: for development and evaluation only.",
     )
     parser.add_argument("--version", action="version", version=f"vigil {__version__}")
     parser.add_argument(
