@@ -51,9 +51,8 @@ setup(
     packages=packages,
     package_dir=package_dir,
     package_data={
-        "vigil.firmware_bridge": ["c/*.c", "c/*.h", "c/README.md", "vectors/*.json"],
+        "vigil.firmware_bridge": ["c/*.c", "c/*.h", "c/README.md"],
         "vigil.firmware_bridge.vectors": ["vectors.json"],
-        "vigil.firmware_bridge.simulator": ["scenarios/*.toml"],
         "vigil.models.synthetic": ["scenarios/*.toml"],
     },
     install_requires=[

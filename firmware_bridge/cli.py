@@ -39,7 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "path printed as the first line of stdout) or a real serial port (--port).",
     )
     where = mon.add_mutually_exclusive_group(required=True)
-    where.add_argument("--pty", action="store_true", help="open a pseudo-terminal")
+    where.add_argument(
+        "--pty",
+        action="store_true",
+        help="open a pseudo-terminal (SIGUSR1 pulls/restores the cable)",
+    )
     where.add_argument("--port", help="write to this serial port (path or pyserial URL)")
     mon.add_argument("--pty-link", type=Path, help="keep a stable symlink to the pty here")
     mon.add_argument("--baud", type=int, default=115200)
@@ -126,6 +130,8 @@ def _simulate_monitor(args: argparse.Namespace) -> int:
                 raise ConfigError("--pty-link goes with --pty")
             transport = SerialTransport(args.port, args.baud)
         stack.callback(transport.close)
+        if args.pty:
+            _cable_pull_on_sigusr1(transport)
         monitor = _build_monitor(args, notes)
         seconds = args.seconds
         if seconds is None and args.replay is not None and not args.loop:
@@ -133,6 +139,24 @@ def _simulate_monitor(args: argparse.Namespace) -> int:
         sent = serve(monitor, transport, stop=stop, seconds=seconds, speed=args.speed)
         log.info("sent %.2f s of device time, %d frames", float(sent), monitor.encoder.frames_sent)
     return 0
+
+
+def _cable_pull_on_sigusr1(transport: Any) -> None:
+    """`kill -USR1 PID` pulls the simulated cable; the next one plugs it back in."""
+
+    def toggle() -> None:
+        if transport.plugged:
+            transport.unplug()
+            log.warning("cable pulled (SIGUSR1 again to plug it back in)")
+        else:
+            log.warning("cable plugged back in: %s", transport.replug())
+
+    def handler(signum: int, frame: Any) -> None:
+        # The handler interrupts the main thread, which may hold the transport's lock
+        # mid-write: toggle from another thread, which simply waits its turn.
+        threading.Thread(target=toggle, name="cable pull", daemon=True).start()
+
+    signal.signal(signal.SIGUSR1, handler)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

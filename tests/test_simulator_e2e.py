@@ -107,3 +107,49 @@ def test_host_time_of_samples_tracks_arrival_within_a_loaded_machine_tolerance(r
     assert np.median(lag_ms) < 100
     assert lag_ms.min() > -20
     assert abs(rig.link.stats().clock_drift_ppm) < 2000  # a pty has no crystal: near zero
+
+
+def test_pulling_the_simulators_cable_mid_stream_reports_the_exact_gap_and_invents_nothing(
+    tmp_path,
+):
+    rig = Rig(tmp_path, scenario="pvc_rich", seed=11)
+    rig.link.start()
+    assert rig.link.wait_connected(5)
+    rig.thread.start()
+    ecg = DEFAULT_CHANNELS["ecg_ii"]
+
+    def ecg_chunks():
+        return [r for r in rig.records if isinstance(r, WaveformChunk) and r.label == ecg.label]
+
+    deadline = time.monotonic() + 10
+    while sum(len(c.samples) for c in ecg_chunks()) < 500 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    rig.transport.unplug()  # mid-stream: the simulator keeps sampling
+    time.sleep(0.4)
+    rig.transport.replug()
+    rig.thread.join(SECONDS / float(SPEED) + 10)
+    deadline = time.monotonic() + 5
+    while (
+        ecg_chunks()[-1].end_index < _expected_count(ecg.rate, SECONDS)
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.02)
+    rig.link.stop()
+    rig.transport.close()
+
+    stats = rig.link.stats()
+    assert stats.disconnects == 1
+    assert stats.connects == 2
+    chunks = ecg_chunks()
+    indices = np.concatenate([np.arange(c.first_index, c.end_index) for c in chunks])
+    assert np.all(np.diff(indices) > 0), "no sample delivered twice or out of order"
+    missing = _expected_count(ecg.rate, SECONDS) - len(indices)
+    assert missing > 0
+    gaps = [
+        r for r in rig.records if getattr(r, "kind", "") == "sample_gap" and r.channel == ecg.id
+    ]
+    assert sum(g.count for g in gaps) == missing  # every lost sample reported, exactly
+    truth = SyntheticSource("pvc_rich", 11, default_rates()).render(Fraction(0), Fraction(SECONDS))
+    raw, _ = ecg.to_raw(truth.waveforms["ecg_ii"][1])
+    got = np.concatenate([c.samples for c in chunks])
+    np.testing.assert_array_equal(got, ecg.to_physical(raw)[indices])  # nothing invented

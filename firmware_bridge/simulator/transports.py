@@ -5,6 +5,7 @@ USB-serial adapter) and can keep a stable symlink to it, as `/dev/serial/by-id/.
 USB adapters. `unplug()` closes it (the link sees the port fail, as when a cable is pulled)
 and `replug()` makes a new one behind the same symlink. Like a UART with nobody listening,
 bytes written while nothing reads are dropped and counted, never queued without bound.
+A lock makes `unplug`/`replug` safe from another thread while the simulator streams.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import threading
 import tty
 from pathlib import Path
 
@@ -24,6 +26,7 @@ class PtyTransport:
         self.bytes_dropped = 0
         self._master = -1
         self._slave = -1
+        self._lock = threading.Lock()
         self.path = ""
         self.replug()
 
@@ -33,8 +36,12 @@ class PtyTransport:
 
     def replug(self) -> str:
         """Open a new pty (and point the symlink at it); returns the slave's path."""
-        if self.plugged:
+        with self._lock:
+            if not self.plugged:
+                self._open()
             return self.path
+
+    def _open(self) -> None:
         master, slave = os.openpty()
         tty.setraw(slave)  # no echo, no line discipline: bytes pass untouched
         os.set_blocking(master, False)
@@ -46,21 +53,25 @@ class PtyTransport:
                 tmp.unlink()
             os.symlink(self.path, tmp)
             os.replace(tmp, self.link_path)
-        return self.path
 
     def unplug(self) -> None:
         """Pull the cable: the pty disappears; the link's reads fail."""
-        if self.link_path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self.link_path.unlink()
-        for fd in (self._master, self._slave):
-            if fd >= 0:
-                os.close(fd)
-        self._master = self._slave = -1
+        with self._lock:
+            if self.link_path is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    self.link_path.unlink()
+            for fd in (self._master, self._slave):
+                if fd >= 0:
+                    os.close(fd)
+            self._master = self._slave = -1
 
     def write(self, data: bytes) -> None:
         if not data:
             return
+        with self._lock:
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
         if not self.plugged:
             self.bytes_dropped += len(data)
             return
@@ -79,6 +90,10 @@ class PtyTransport:
             view = view[n:]
 
     def read(self) -> bytes:
+        with self._lock:
+            return self._read()
+
+    def _read(self) -> bytes:
         if not self.plugged:
             return b""
         try:
