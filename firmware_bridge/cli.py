@@ -78,9 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a simulated monitor decoded live (the bridge demo)",
         description="Start a simulated monitor on a pseudo-terminal and decode it live.",
     )
-    demo.add_argument("--seconds", type=float, default=20.0)
-    demo.add_argument("--scenario", default="pvc_rich")
+    demo.add_argument("--seconds", type=int, default=30, help="how long to run")
+    demo.add_argument("--scenario", default="ventricular_tachycardia")
     demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--speed", type=_fraction, default=Fraction(2), help="time scale")
     demo.set_defaults(handler=_demo)
 
 
@@ -183,17 +184,8 @@ def _listen_live(port: str, baud: int, seconds: float | None, record: Path | Non
     summary = ListenSummary()
     recorder = ByteRecorder(record) if record else None
     link = SerialLink(port, summary, baudrate=baud, recorder=recorder).start()
-    start = time.monotonic()
     try:
-        tick = 1
-        while not stop.wait(max(0.0, start + tick - time.monotonic())):
-            print(summary.line(time.monotonic() - start, link.stats()), flush=True)
-            for event in summary.events:
-                print(f"        event: {event.kind} {event.detail} {event.count or ''}", flush=True)
-            summary.events.clear()
-            if seconds is not None and tick >= seconds:
-                break
-            tick += 1
+        _print_each_second(link, summary, seconds, stop)
     finally:
         link.stop()
         if recorder is not None:
@@ -201,6 +193,30 @@ def _listen_live(port: str, baud: int, seconds: float | None, record: Path | Non
     if link.error is not None:
         raise link.error
     return 0
+
+
+def _print_each_second(
+    link: Any,
+    summary: Any,
+    seconds: float | None,
+    stop: threading.Event,
+    each_second: Any = None,
+) -> None:
+    """One line per second until `seconds` pass or `stop` is set; `each_second(tick)` runs
+    before each line (the demo pulls its cable from there)."""
+    start = time.monotonic()
+    tick = 1
+    while not stop.wait(max(0.0, start + tick - time.monotonic())):
+        if each_second is not None:
+            each_second(tick)
+        print(summary.line(time.monotonic() - start, link.stats()), flush=True)
+        for event in summary.events:
+            detail = " ".join(str(x) for x in (event.detail, event.count or "") if x)
+            print(f"        event: {event.kind} {detail}", flush=True)
+        summary.events.clear()
+        if seconds is not None and tick >= seconds:
+            break
+        tick += 1
 
 
 def _listen_recording(path: Path) -> int:
@@ -237,33 +253,100 @@ def _offline_stats(name: str, decoder: Any, session: Any) -> Any:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """Bridge demo: a simulated monitor on a pty, decoded live by a real serial link."""
-    from vigil.firmware_bridge.simulator.channels import default_rates
+    """The bridge demo: a simulated monitor on a pty, decoded live by a real serial link,
+    its cable pulled and restored mid-run, and every decoded ECG sample checked against the
+    seeded generator at the end."""
+    import tempfile
+
+    import numpy as np
+
+    from vigil.firmware_bridge.link import SerialLink
+    from vigil.firmware_bridge.listen_summary import ListenSummary
+    from vigil.firmware_bridge.simulator.channels import DEFAULT_CHANNELS, default_rates
     from vigil.firmware_bridge.simulator.monitor import SimulatedMonitor
     from vigil.firmware_bridge.simulator.serve import serve
     from vigil.firmware_bridge.simulator.sources import SyntheticSource
     from vigil.firmware_bridge.simulator.transports import PtyTransport
+    from vigil.records import LinkEvent, WaveformChunk
 
-    monitor = SimulatedMonitor(
-        SyntheticSource(args.scenario, args.seed, default_rates()), seed=args.seed
-    )
-    transport = PtyTransport()
     stop = threading.Event()
-    print(f"Simulated monitor ({args.scenario}, seed {args.seed}) on {transport.path}", flush=True)
-    sim = threading.Thread(
-        target=serve,
-        args=(monitor, transport),
-        kwargs={"stop": stop},
-        daemon=True,
-        name="simulator",
-    )
-    sim.start()
-    try:
-        return _listen_live(transport.path, 115200, args.seconds, None)
-    finally:
-        stop.set()
-        sim.join(2)
-        transport.close()
+    _stop_on_signals(stop)
+    ecg = DEFAULT_CHANNELS["ecg_ii"]
+    source = SyntheticSource(args.scenario, args.seed, default_rates())
+    monitor = SimulatedMonitor(source, seed=args.seed, time_scale=args.speed)
+    chunks: list[WaveformChunk] = []
+    reported_missing = 0
+    summary = ListenSummary()
+
+    def on_record(record: Any) -> None:
+        nonlocal reported_missing
+        summary(record)
+        if isinstance(record, WaveformChunk) and record.channel == ecg.id:
+            chunks.append(record)
+        elif (
+            isinstance(record, LinkEvent)
+            and record.kind == "sample_gap"
+            and record.channel == ecg.id
+        ):
+            reported_missing += record.count
+
+    pull_at = max(2, int(args.seconds * 0.4))
+
+    def cable(tick: int) -> None:
+        if tick == pull_at:
+            transport.unplug()
+            print("        demo: cable pulled for 2 s", flush=True)
+        elif tick == pull_at + 2:
+            transport.replug()
+            print("        demo: cable plugged back in", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="vigil-demo-") as tmp:
+        port = str(Path(tmp) / "ttyMONITOR")
+        transport = PtyTransport(port)
         print(
-            "Not a certified medical device: for development and evaluation only.", file=sys.stderr
+            f"Simulated bedside monitor: scenario {args.scenario!r}, seed {args.seed}, "
+            f"{args.speed}x time, on {transport.path} (stable link {port})",
+            flush=True,
         )
+        sim = threading.Thread(
+            target=serve,
+            args=(monitor, transport),
+            kwargs={"stop": stop, "speed": args.speed},
+            daemon=True,
+            name="simulator",
+        )
+        link = SerialLink(port, on_record).start()
+        sim.start()
+        try:
+            _print_each_second(link, summary, args.seconds, stop, cable)
+        finally:
+            stop.set()
+            sim.join(2)
+            link.stop()
+            transport.close()
+    if not chunks:
+        print("No samples were decoded.", file=sys.stderr)
+        return 1
+    end = chunks[-1].end_index
+    indices = np.concatenate([np.arange(c.first_index, c.end_index) for c in chunks])
+    truth = source.render(Fraction(0), Fraction(end) / ecg.rate).waveforms["ecg_ii"][1]
+    raw, _ = ecg.to_raw(truth)
+    differ = int(
+        np.count_nonzero(
+            np.concatenate([c.samples for c in chunks]) != ecg.to_physical(raw)[indices]
+        )
+    )
+    stats = link.stats()
+    lost = end - len(indices)
+    print(
+        f"\nECG II: {len(indices)} samples decoded of {end} sent; {lost} lost while the cable "
+        f"was out and {reported_missing} reported missing; {differ} differ from the seeded "
+        "generator."
+    )
+    print(
+        f"Link: {stats.frames_ok} frames, {stats.crc_errors} CRC errors, {stats.seq_gaps} sequence "
+        f"gaps ({stats.frames_lost} frames lost), {stats.disconnects} disconnect(s), "
+        f"drift {stats.clock_drift_ppm:+.0f} ppm."
+    )
+    print("Not a certified medical device: for development and evaluation only.", file=sys.stderr)
+    return 0 if differ == 0 and lost == reported_missing else 1

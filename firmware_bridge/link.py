@@ -77,7 +77,7 @@ class SerialLink:
         *,
         baudrate: int = 115200,
         read_timeout_s: float = 0.05,
-        backoff_s: tuple[float, float] = (0.1, 2.0),
+        backoff_s: tuple[float, float] = (0.1, 1.0),
         recorder: ByteRecorder | None = None,
         clock_ns: Callable[[], int] = time.monotonic_ns,
     ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -97,11 +98,20 @@ def test_listen_on_a_missing_recording_names_the_file(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_decodes_a_simulated_monitor_live():
-    out = run("demo", "--seconds", "4", timeout=60)
+def test_demo_pulls_the_cable_and_accounts_for_every_sample():
+    out = run("demo", "--seconds", "7", timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "Simulated monitor" in out.stdout
-    assert "ECG II 500" in out.stdout
+    assert "Simulated bedside monitor" in out.stdout
+    assert "ECG II 1000" in out.stdout  # 500 Hz at the demo's 2x time scale
+    assert "demo: cable pulled" in out.stdout
+    assert "event: sample_gap ECG II" in out.stdout
+    summary = next(line for line in out.stdout.splitlines() if line.startswith("ECG II:"))
+    lost, reported = re.search(
+        r"(\d+) lost while the cable was out and (\d+) reported", summary
+    ).groups()
+    assert int(lost) > 0
+    assert lost == reported
+    assert "0 differ from the seeded generator" in summary
     assert "Not a certified medical device" in out.stderr
 
 

@@ -88,3 +88,11 @@ def test_the_same_seed_gives_the_same_bytes_whatever_the_pacing():
     whole = a.frames_until(Fraction(3))
     steps = b"".join(b.frames_until(Fraction(k, 7)) for k in range(1, 22))
     assert whole == steps
+
+
+def test_host_silence_timeout_is_real_time_even_in_a_sped_up_replay():
+    fast = SimulatedMonitor(
+        SyntheticSource("normal", 1, default_rates()), seed=1, time_scale=Fraction(4)
+    )
+    assert fast.poll_watchdog(Fraction(16)) is WatchdogState.CONNECTED  # 4 s of real time
+    assert fast.poll_watchdog(Fraction(20)) is WatchdogState.HOST_LOST  # 5 s of real time

@@ -127,7 +127,7 @@ class SimulatedMonitor:
 
     # ---------------------------------------------------------------- inputs
     def receive(self, data: bytes, t: Fraction) -> None:
-        now_ms = _us(t) // 1000
+        now_ms = self._real_ms(t)
         for msg in self.decoder.feed(data):
             self.watchdog.host_frame(now_ms)
             if isinstance(msg, RequestHello):
@@ -143,12 +143,17 @@ class SimulatedMonitor:
 
     def poll_watchdog(self, t: Fraction) -> WatchdogState:
         before = self.watchdog.state
-        state = self.watchdog.poll(_us(t) // 1000)
+        state = self.watchdog.poll(self._real_ms(t))
         if state is not before and state is WatchdogState.HOST_LOST:
             log.warning(
                 "host silent for %d ms: sounding alarm-system failure", self._host_timeout_ms
             )
         return state
+
+    def _real_ms(self, t: Fraction) -> int:
+        """The watchdog's clock: real milliseconds, whatever the replay's time scale (the
+        host's heartbeat comes every real second, so a 4x replay must not time out 4x sooner)."""
+        return _us(t / self.time_scale) // 1000
 
     # ---------------------------------------------------------------- slots
     def _second(self, k: int) -> dict[str, tuple[int, Any]]:
