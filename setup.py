@@ -54,6 +54,10 @@ setup(
         "vigil.firmware_bridge": ["c/*.c", "c/*.h", "c/README.md"],
         "vigil.firmware_bridge.vectors": ["vectors.json"],
         "vigil.models.synthetic": ["scenarios/*.toml"],
+        "vigil.models.artifacts": ["*/*.onnx", "*/manifest.json"],
+        "vigil.models.ecg_beat": ["*.safetensors", "*.md"],
+        "vigil.models.vitals_ae": ["*.safetensors", "*.md"],
+        "vigil.models.us_segmenter": ["*.safetensors", "*.md"],
     },
     install_requires=[
         "numpy>=1.24",
@@ -64,7 +68,7 @@ setup(
         "tomli>=2.0; python_version<'3.11'",
     ],
     extras_require={
-        "export": ["torch>=2.2", "onnx>=1.15", "onnxscript>=0.1"],
+        "export": ["torch>=2.2", "onnx>=1.15", "onnxscript>=0.1", "safetensors>=0.4"],
         "jetson": ["pycuda>=2022.2"],
         "replay": ["wfdb>=4.1"],
         "dev": [
@@ -74,6 +78,10 @@ setup(
             "ruff>=0.6",
             "wfdb>=4.1",
             "matplotlib>=3.7",
+            "torch>=2.2",
+            "onnx>=1.15",
+            "onnxscript>=0.1",
+            "safetensors>=0.4",
             "setuptools>=64",
             "wheel",
         ],
