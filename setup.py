@@ -68,7 +68,7 @@ setup(
         "tomli>=2.0; python_version<'3.11'",
     ],
     extras_require={
-        "export": ["torch>=2.2", "onnx>=1.15", "onnxscript>=0.1", "safetensors>=0.4"],
+        "export": ["torch>=2.2", "onnx>=1.15", "onnxscript>=0.1", "safetensors>=0.4", "tqdm>=4.60"],
         "jetson": ["pycuda>=2022.2"],
         "replay": ["wfdb>=4.1"],
         "dev": [
