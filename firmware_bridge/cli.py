@@ -117,7 +117,11 @@ def _simulate_monitor(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         notes = None
         if args.annotations:
-            notes_file = stack.enter_context(open(args.annotations, "w", encoding="utf-8"))
+            try:
+                notes_file = stack.enter_context(open(args.annotations, "w", encoding="utf-8"))
+            except OSError as exc:
+                msg = f"cannot write --annotations {args.annotations}: {exc.strerror}"
+                raise ConfigError(msg) from exc
 
             def notes(note: dict[str, Any]) -> None:
                 notes_file.write(json.dumps(note) + "\n")
@@ -222,34 +226,27 @@ def _print_each_second(
 def _listen_recording(path: Path) -> int:
     from vigil.firmware_bridge.byte_recording import read_byte_recording
     from vigil.firmware_bridge.codec import Decoder
+    from vigil.firmware_bridge.link import LinkState, link_stats
     from vigil.firmware_bridge.listen_summary import ListenSummary
     from vigil.firmware_bridge.session import DeviceSession
 
     decoder, session, summary = Decoder(), DeviceSession(str(path)), ListenSummary()
+
+    def stats() -> Any:
+        return link_stats(str(path), LinkState.CONNECTED, decoder, session)
+
     next_line_ns = 1_000_000_000
     for t_ns, data in read_byte_recording(path):
         while t_ns >= next_line_ns:
-            print(summary.line(next_line_ns / 1e9, _offline_stats(str(path), decoder, session)))
+            print(summary.line(next_line_ns / 1e9, stats()))
             next_line_ns += 1_000_000_000
         for msg in decoder.feed(data):
             for record in session.handle(msg, t_ns):
                 summary(record)
-    print(summary.line(next_line_ns / 1e9, _offline_stats(str(path), decoder, session)))
+    print(summary.line(next_line_ns / 1e9, stats()))
     totals = ", ".join(f"{k} {n}" for k, n in summary.samples_total.items())
     print(f"total samples: {totals}; decoder: {decoder.counters.as_dict()}")
     return 0
-
-
-def _offline_stats(name: str, decoder: Any, session: Any) -> Any:
-    from vigil.firmware_bridge.link import LinkState, LinkStats
-
-    c, s = decoder.counters, session.counters
-    return LinkStats(
-        name, LinkState.CONNECTED, session.hello.device_id if session.hello else None,
-        c.bytes_in, c.bytes_discarded, c.frames_ok, c.crc_errors, c.corrupt_frames, c.seq_gaps,
-        c.frames_lost, s.samples, s.sample_gaps, s.samples_missing, 1, 0,
-        session.clock.drift_ppm, s.clock_jumps, s.device_resets, 0, 0, None,
-    )  # fmt: skip
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -67,6 +67,45 @@ class LinkStats:
     last_byte_age_s: float | None
 
 
+def link_stats(
+    port: str,
+    state: LinkState,
+    decoder: Decoder,
+    session: DeviceSession,
+    *,
+    connects: int = 1,
+    disconnects: int = 0,
+    frames_sent: int = 0,
+    tx_dropped: int = 0,
+    last_byte_age_s: float | None = None,
+) -> LinkStats:
+    """A snapshot of what a decoder and session have counted (live or from a recording)."""
+    c, s = decoder.counters, session.counters
+    return LinkStats(
+        port=port,
+        state=state,
+        device_id=session.hello.device_id if session.hello else None,
+        bytes_in=c.bytes_in,
+        bytes_discarded=c.bytes_discarded,
+        frames_ok=c.frames_ok,
+        crc_errors=c.crc_errors,
+        corrupt_frames=c.corrupt_frames,
+        seq_gaps=c.seq_gaps,
+        frames_lost=c.frames_lost,
+        samples=s.samples,
+        sample_gaps=s.sample_gaps,
+        samples_missing=s.samples_missing,
+        connects=connects,
+        disconnects=disconnects,
+        clock_drift_ppm=session.clock.drift_ppm,
+        clock_jumps=s.clock_jumps,
+        device_resets=s.device_resets,
+        frames_sent=frames_sent,
+        tx_dropped=tx_dropped,
+        last_byte_age_s=last_byte_age_s,
+    )
+
+
 class SerialLink:
     """One serial port -> records through `on_record` (called on the reader thread)."""
 
@@ -135,28 +174,14 @@ class SerialLink:
             return True
 
     def stats(self) -> LinkStats:
-        c = self.decoder.counters
-        s = self.session.counters
         last = self._last_byte_ns
-        return LinkStats(
-            port=self.port_name,
-            state=self._state,
-            device_id=self.session.hello.device_id if self.session.hello else None,
-            bytes_in=c.bytes_in,
-            bytes_discarded=c.bytes_discarded,
-            frames_ok=c.frames_ok,
-            crc_errors=c.crc_errors,
-            corrupt_frames=c.corrupt_frames,
-            seq_gaps=c.seq_gaps,
-            frames_lost=c.frames_lost,
-            samples=s.samples,
-            sample_gaps=s.sample_gaps,
-            samples_missing=s.samples_missing,
+        return link_stats(
+            self.port_name,
+            self._state,
+            self.decoder,
+            self.session,
             connects=self._connects,
             disconnects=self._disconnects,
-            clock_drift_ppm=self.session.clock.drift_ppm,
-            clock_jumps=s.clock_jumps,
-            device_resets=s.device_resets,
             frames_sent=self._encoder.frames_sent,
             tx_dropped=self._tx_dropped,
             last_byte_age_s=None if last is None else (self._now() - last) / 1e9,

@@ -122,3 +122,12 @@ def test_sigterm_stops_the_simulator_cleanly(tmp_path):
     err = sim.stop()
     assert sim.proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_unwritable_annotations_file_is_a_clear_error(tmp_path):
+    sim = Simulator("--annotations", str(tmp_path / "no" / "such" / "dir" / "truth.jsonl"))
+    sim.proc.wait(timeout=30)
+    err = sim.proc.stderr.read()
+    assert sim.proc.returncode == 1
+    assert "--annotations" in err
+    assert "Traceback" not in err
