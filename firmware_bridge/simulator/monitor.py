@@ -9,6 +9,7 @@ watchdog). Pacing and ports live in `serve.py`; this object is driven by tests d
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -25,7 +26,6 @@ from vigil.firmware_bridge.messages import (
     ChannelInfo,
     Heartbeat,
     Hello,
-    Message,
     NumericsMsg,
     RequestHello,
     Status,
@@ -85,7 +85,7 @@ class SimulatedMonitor:
         self._sent_until = Fraction(0)  # every slot before this was sent
         self._hello_due = True
         self._last_hello_t: Fraction | None = None
-        self._keys: list[Message] = []
+        self._keys: list[Ack | AudioPause] = []
         self._rendered: tuple[int, dict[str, tuple[int, Any]]] | None = None
         self._numerics: deque[tuple[float, tuple[float, ...]]] = deque()
         self._statuses: deque[tuple[float, StatusFields]] = deque()
@@ -192,8 +192,8 @@ class SimulatedMonitor:
             out.append(encode(self._status_msg(time_us, fields)))
         if a.denominator == 1:
             out.append(encode(Heartbeat(time_us, self.decoder.counters.frames_ok)))
-        for key in self._keys:
-            out.append(encode(type(key)(time_us, *_key_fields(key))))
+        for key in self._keys:  # stamped with the slot's time as they are sent
+            out.append(encode(dataclasses.replace(key, time_us=time_us)))
         self._keys.clear()
 
     def _status_msg(self, time_us: int, fields: StatusFields) -> Status:
@@ -212,7 +212,3 @@ class SimulatedMonitor:
         if battery < 20:
             flags |= StatusFlag.BATTERY_LOW
         return Status(time_us, flags, leads_mask, battery, 0)
-
-
-def _key_fields(key: Message) -> tuple[int]:
-    return (key.alarm_id,) if isinstance(key, Ack) else (key.seconds,)  # type: ignore[union-attr]
