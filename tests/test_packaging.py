@@ -27,7 +27,10 @@ RULES = {
     ),
     "export": (("vigil.runtime", "vigil.firmware_bridge"), ()),
     "models/synthetic": (("torch", "vigil.firmware_bridge", "vigil.runtime"), ()),
-    "vigil": (("torch", "onnx", "vigil.models", "vigil.export", "vigil.runtime"), ()),
+    "vigil": (  # the one CLI dispatches to each room's own `cli` module, nothing else
+        ("torch", "onnx", "vigil.models", "vigil.export", "vigil.runtime"),
+        ("vigil.export.cli", "vigil.runtime.cli", "vigil.models.cli"),
+    ),
 }
 
 
