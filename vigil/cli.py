@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     from vigil.firmware_bridge.cli import register as register_bridge
 
     register_bridge(sub)
+    from vigil.export.cli import register as register_export
+
+    register_export(sub)
     return parser
 
 
