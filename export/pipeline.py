@@ -27,7 +27,7 @@ from vigil.export.progress import Progress
 
 TRACE_BATCH = 2  # torch.export specialises a size-1 axis, so trace at 2
 PARITY_BATCHES = (1, 8)
-CALIBRATION_BATCHES = 16  # `calibration_inputs(seed, n)`; a model may override in meta
+CALIBRATION_SAMPLES = 128  # examples for `calibration_inputs(seed, n)`; meta may override
 CALIBRATION_CHUNK = 8  # samples per batch when splitting a user's calibration file
 FP32_FILE = "model.onnx"
 
@@ -112,7 +112,7 @@ def export_reference(
         }
 
         if int8:
-            n = int(meta.get("calibration_batches", CALIBRATION_BATCHES))
+            n = int(meta.get("calibration_samples", CALIBRATION_SAMPLES))
             calibration = None
             if mode == "static":
                 calibration = [_float32(b) for b in model.calibration_inputs(seed, n)]

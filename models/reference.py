@@ -46,7 +46,8 @@ class ReferenceModel:
     weights: Path  # shipped safetensors file
     build: Callable[[], Any]  # -> torch.nn.Module, untrained, eval() not yet called
     example_inputs: Callable[[int, int], Arrays]  # (seed, batch) -> real held-out samples
-    calibration_inputs: Callable[[int, int], Iterator[Arrays]]  # (seed, n) -> batches
+    # (seed, n) -> batches holding n examples in all, from the TRAINING distribution
+    calibration_inputs: Callable[[int, int], Iterator[Arrays]]
     evaluate: Callable[[Predict, int], dict[str, float]]  # (predict, seed) -> held-out metrics
     train: Callable[..., dict[str, float]]  # (out_weights, seed, progress=True) -> metrics
     meta: Mapping[str, Any] = field(default_factory=dict)  # labels, sample rate, window, ...

@@ -73,8 +73,9 @@ def example_inputs(seed: int, batch: int) -> dict[str, np.ndarray]:
 
 
 def calibration_inputs(seed: int, n: int) -> Iterator[dict[str, np.ndarray]]:
-    for k in range(n):
-        yield {"signal": make_data(seed + 2000 + k, 16)[0]}
+    """`n` examples in all, in batches of up to 16."""
+    for k in range(0, n, 16):
+        yield {"signal": make_data(seed + 2000 + k, min(16, n - k))[0]}
 
 
 def evaluate(predict: Predict, seed: int) -> dict[str, float]:
@@ -106,5 +107,5 @@ def make_reference(weights: Path, **meta: object) -> ReferenceModel:
         calibration_inputs=calibration_inputs,
         evaluate=evaluate,
         train=train,
-        meta={"labels": list(CLASSES), "calibration_batches": 4, **meta},
+        meta={"labels": list(CLASSES), "calibration_samples": 64, **meta},
     )
