@@ -94,6 +94,7 @@ from vigil.cli import main
 print(vigil.__file__)
 print(res.files('vigil.firmware_bridge').joinpath('c', 'vigil_proto.c').is_file())
 print(res.files('vigil.firmware_bridge.vectors').joinpath('vectors.json').is_file())
+print(res.files('vigil.models.artifacts').joinpath('ecg_beat', 'manifest.json').is_file())
 """
     env = {**os.environ, "PYTHONPATH": str(target)}
     out = subprocess.run(
@@ -105,10 +106,11 @@ print(res.files('vigil.firmware_bridge.vectors').joinpath('vectors.json').is_fil
         check=False,
     )
     assert out.returncode == 0, out.stderr
-    location, c_source, vectors = out.stdout.split()
+    location, c_source, vectors, artifact = out.stdout.split()
     assert Path(location).is_relative_to(target), "imported the checkout, not the install"
     assert c_source == "True"
     assert vectors == "True"
+    assert artifact == "True", "shipped model artifacts missing from the install"
     version = subprocess.run(
         [sys.executable, "-m", "vigil.cli", "--version"],
         capture_output=True, text=True, cwd=tmp_path, env=env, check=False,
