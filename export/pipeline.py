@@ -133,6 +133,7 @@ def export_reference(
                 force=force,
                 model=name,
                 progress=say,
+                targets=tuple(meta.get("int8_targets", ("trt", "cpu"))),
             )
             variants += [
                 Variant(v.path.name, "int8", v.backends, v.metric_change, v.note) for v in made

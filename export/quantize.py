@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,8 +223,11 @@ def quantize_int8(
     force: bool = False,
     model: str = "model",
     progress: Progress | None = None,
+    targets: Sequence[str] = ("trt", "cpu"),
 ) -> list[Int8Variant]:
     """Write the INT8 variants of `fp32` for `mode` into `out_dir`; each measured and judged.
+    `targets` picks the static variants (a model whose symmetric variant fails its metric can
+    ship the CPU one alone, with the reason in its meta).
 
     `measure(path) -> main metric` runs a variant on held-out data; without it (a user
     module with no evaluation) variants are written unmeasured and say so in their note.
@@ -245,7 +248,12 @@ def quantize_int8(
         else:
             if not batches:
                 raise QuantizationError(f"{model}: static INT8 needs calibration data")
-            jobs = [(t, *TARGETS[t]) for t in ("trt", "cpu")]
+            unknown = [t for t in targets if t not in TARGETS]
+            if unknown or not targets:
+                raise QuantizationError(
+                    f"{model}: INT8 targets {list(targets)}: choose from {', '.join(TARGETS)}"
+                )
+            jobs = [(t, *TARGETS[t]) for t in targets]
         made = []
         for target, file, backends in jobs:
             path = out_dir / file

@@ -301,3 +301,16 @@ def test_trt_without_tensorrt_fails_before_any_work_saying_where_engines_are_bui
     with pytest.raises(ExportError, match=r"TensorRT is not installed here.*Jetson"):
         export_reference(reference, tmp_path / "out", trt=True, progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_model_can_ship_only_the_int8_targets_that_pass(artifact, reference, tmp_path):
+    batches = list(reference.calibration_inputs(0, 32))
+    made = quantize_int8(
+        artifact.directory / "model.onnx", tmp_path, calibration=batches, targets=("cpu",)
+    )
+    assert [v.target for v in made] == ["cpu"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.int8.cpu.onnx"]
+    with pytest.raises(QuantizationError, match="INT8 targets"):
+        quantize_int8(
+            artifact.directory / "model.onnx", tmp_path, calibration=batches, targets=("gpu",)
+        )
