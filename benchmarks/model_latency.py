@@ -62,14 +62,19 @@ def bench_model(name: str, artifact_dir: Path, threads: int, seconds: float) -> 
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     bare = ort.InferenceSession(str(fp32), options, providers=["CPUExecutionProvider"])
+
+    def vigil_backend(path: Path) -> OnnxRuntimeBackend:
+        backend = OnnxRuntimeBackend(path, intra_op_threads=threads)
+        backend.activate()
+        return backend
+
     paths = {
         "pytorch eager": TorchBackend.from_reference(reference, threads=threads).activate().infer,
         "onnxruntime bare": lambda x: bare.run(None, x),
-        "vigil onnxruntime fp32": OnnxRuntimeBackend(fp32, intra_op_threads=threads).infer,
+        "vigil onnxruntime fp32": vigil_backend(fp32).infer,
     }
     if int8 is not None:
-        backend = OnnxRuntimeBackend(artifact.path(int8), intra_op_threads=threads)
-        paths["vigil onnxruntime int8"] = backend.infer
+        paths["vigil onnxruntime int8"] = vigil_backend(artifact.path(int8)).infer
     rows = []
     for batch in BATCHES.get(name, (1, 8)):
         inputs = {k: np.ascontiguousarray(v, dtype=np.float32)
