@@ -165,41 +165,35 @@ def _export_reference(args: argparse.Namespace) -> int:
     from vigil.export.pipeline import export_reference
 
     models = _reference_models()
-    if args.all:
-        failed = []
-        for name, model in models.items():
-            try:
-                artifact = export_reference(
-                    model,
-                    args.out / name,
-                    int8=args.int8,
-                    trt=args.trt,
-                    force=args.force,
-                    progress=not args.quiet,
-                    seed=args.seed,
-                )
-            except VigilError as exc:
-                print(f"vigil: error: {exc}", file=sys.stderr)
-                failed.append(name)
-                continue
-            print(artifact.directory)
-        if failed:
-            print(
-                f"vigil: {len(failed)} of {len(models)} exports failed: {', '.join(failed)}",
-                file=sys.stderr,
-            )
-            return 1
+
+    def export_one(model: Any, out: Path) -> None:
+        artifact = export_reference(
+            model,
+            out,
+            int8=args.int8,
+            trt=args.trt,
+            force=args.force,
+            progress=not args.quiet,
+            seed=args.seed,
+        )
+        print(artifact.directory)
+
+    if not args.all:
+        export_one(_pick(models, args.model), args.out)
         return 0
-    artifact = export_reference(
-        _pick(models, args.model),
-        args.out,
-        int8=args.int8,
-        trt=args.trt,
-        force=args.force,
-        progress=not args.quiet,
-        seed=args.seed,
-    )
-    print(artifact.directory)
+    failed = []
+    for name, model in models.items():
+        try:
+            export_one(model, args.out / name)
+        except VigilError as exc:  # report it and go on: one bad model must not stop the rest
+            print(f"vigil: error: {exc}", file=sys.stderr)
+            failed.append(name)
+    if failed:
+        print(
+            f"vigil: {len(failed)} of {len(models)} exports failed: {', '.join(failed)}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

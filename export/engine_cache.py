@@ -32,13 +32,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from vigil.artifacts import sha256_file
 from vigil.errors import VigilError
 
 log = logging.getLogger(__name__)
 
 KEY_SCHEMA = 1
 PRECISIONS = ("fp32", "fp16", "int8")
-_CHUNK = 1 << 20
 
 
 class EngineCacheError(VigilError):
@@ -117,14 +117,6 @@ class EngineKey:
     def digest(self) -> str:
         canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def engine_key(
