@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from vigil.artifacts import load_artifact
+from vigil.runtime.artifact_loader import VariantNotFound, choose_variant
 from vigil.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "artifacts"
@@ -54,10 +55,11 @@ def bench_model(name: str, artifact_dir: Path, threads: int, seconds: float) -> 
 
     reference = reference_models()[name]
     artifact = load_artifact(artifact_dir)
-    manifest = artifact.manifest
-    fp32 = artifact.directory / "model.onnx"
-    int8 = next((v for v in manifest.variants if v.precision == "int8"
-                 and "onnxruntime-cpu" in v.backends), None)  # fmt: skip
+    fp32 = choose_variant(artifact, "onnxruntime-cpu", "fp32").path
+    try:
+        int8 = choose_variant(artifact, "onnxruntime-cpu", "int8").variant
+    except VariantNotFound:
+        int8 = None
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

@@ -79,13 +79,6 @@ class Manifest:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
 
-    def variant(self, precision: str = "fp32", backend: str = "any") -> Variant | None:
-        """The variant of `precision` made for `backend` (or for any backend)."""
-        for v in self.variants:
-            if v.precision == precision and (backend in v.backends or "any" in v.backends):
-                return v
-        return None
-
 
 @dataclass(frozen=True)
 class Artifact:
