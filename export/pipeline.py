@@ -134,6 +134,7 @@ def export_reference(
                 model=name,
                 progress=say,
                 targets=tuple(meta.get("int8_targets", ("trt", "cpu"))),
+                trt_exclude_output_ops=meta.get("int8_trt_exclude_output_ops", ()),
             )
             variants += [
                 Variant(v.path.name, "int8", v.backends, v.metric_change, v.note) for v in made

@@ -89,7 +89,9 @@ def test_manifest_records_io_variants_metrics_and_the_weights_hash(artifact, ref
         change = by_file[name].metric_change
         assert change is not None, by_file[name].note
         assert change >= -0.01, by_file[name].note
-    assert m.variant("int8", "tensorrt").file == "model.int8.trt.onnx"
+    from vigil.runtime.artifact_loader import choose_variant
+
+    assert choose_variant(artifact, "onnxruntime-cpu", "int8").path.name == "model.int8.cpu.onnx"
     assert set(m.files) == set(by_file)
     leftovers = [p.name for p in artifact.directory.iterdir()]
     assert sorted(leftovers) == sorted([*by_file, "manifest.json"])
@@ -313,4 +315,52 @@ def test_a_model_can_ship_only_the_int8_targets_that_pass(artifact, reference, t
     with pytest.raises(QuantizationError, match="INT8 targets"):
         quantize_int8(
             artifact.directory / "model.onnx", tmp_path, calibration=batches, targets=("gpu",)
+        )
+
+
+def test_trt_variant_can_keep_conv_outputs_unquantized_and_stay_symmetric(
+    artifact, reference, tmp_path
+):
+    """meta['int8_trt_exclude_output_ops'] = ['Conv', 'Gemm']: Q/DQ only on the inputs of
+    the Convs and of the Linear head (TensorRT's placement), every zero point still INT8 0. ORT
+    then cannot fuse them into S8S8 integer kernels (which saturate on AVX2 without VNNI: with
+    the default placement this model's fused logits differ from the Q/DQ graph's by up to 18),
+    so the CPU judges the quantization TensorRT runs: the output equals the unfused graph's."""
+    batches = list(reference.calibration_inputs(0, 32))
+    (made,) = quantize_int8(
+        artifact.directory / "model.onnx",
+        tmp_path,
+        calibration=batches,
+        targets=("trt",),
+        trt_exclude_output_ops=["Conv", "Gemm"],
+    )
+    model = onnx.load(str(made.path))
+    producer = {o: n for n in model.graph.node for o in n.output}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert convs
+    for conv in convs:
+        assert producer[conv.input[0]].op_type == "DequantizeLinear"  # inputs quantized
+        assert producer[conv.input[1]].op_type == "DequantizeLinear"  # per-channel weights
+    for node in model.graph.node:
+        if node.op_type == "QuantizeLinear":
+            assert producer.get(node.input[0]) is None or (
+                producer[node.input[0]].op_type != "Conv"
+            ), f"{node.name} quantizes a Conv output"
+    found = _zero_points(made.path)
+    for zp in found["QuantizeLinear"] + found["DequantizeLinear"]:
+        assert zp.dtype == np.int8
+        assert not zp.any()
+    x = {"signal": np.asarray(batches[0]["signal"], dtype=np.float32)}
+    fused = ort.InferenceSession(str(made.path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.disable_quant_qdq", "1")
+    emulated = ort.InferenceSession(str(made.path), options, providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(fused.run(None, x)[0], emulated.run(None, x)[0], atol=1e-4)
+    with pytest.raises(QuantizationError, match="list of op type names"):
+        quantize_int8(
+            artifact.directory / "model.onnx",
+            tmp_path,
+            calibration=batches,
+            targets=("trt",),
+            trt_exclude_output_ops="Conv",
         )
