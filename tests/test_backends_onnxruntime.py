@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from blocked_imports import block_imports
 from onnx import TensorProto, helper, numpy_helper
 
 from vigil.artifacts import Manifest, TensorInfo, Variant, load_artifact, write_manifest
@@ -285,14 +286,8 @@ def test_no_backend_reports_every_candidate(tmp_path):
 
 
 def test_runtime_backends_import_and_run_with_torch_onnx_and_tensorrt_blocked(artifact):
-    code = textwrap.dedent(
+    code = block_imports("torch", "onnx", "tensorrt", "pycuda") + textwrap.dedent(
         f"""
-        import sys
-        class Block:
-            def find_spec(self, name, path=None, target=None):
-                if name.split('.')[0] in ('torch', 'onnx', 'tensorrt', 'pycuda'):
-                    raise ImportError('blocked for this test: ' + name)
-        sys.meta_path.insert(0, Block())
         import numpy as np
         import vigil.runtime.backends.base, vigil.runtime.backends.cuda_memory
         import vigil.runtime.backends.tensorrt_backend, vigil.runtime.backends.onnxruntime_backend

@@ -11,21 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from blocked_imports import block_imports
 
 from vigil.artifacts import load_artifact
 
 TESTS = Path(__file__).resolve().parent
 VIGIL = [sys.executable, "-m", "vigil.cli"]
-BLOCK_TORCH = """
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] == 'torch':
-            raise ImportError('torch is blocked in this process: ' + name)
-sys.meta_path.insert(0, Block())
-from vigil.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
+BLOCK_TORCH = block_imports("torch") + "from vigil.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 
 
 def run(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from blocked_imports import block_imports
 
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
@@ -236,14 +237,7 @@ def test_tampered_manifest_and_tampered_onnx_are_refused(artifact, tmp_path):
         load_artifact(copy2)
 
 
-BLOCK_TORCH = """
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] == 'torch':
-            raise ImportError('torch is blocked in this process: ' + name)
-sys.meta_path.insert(0, Block())
-"""
+BLOCK_TORCH = block_imports("torch")
 
 
 def test_artifact_loads_and_runs_in_onnx_runtime_with_torch_blocked(artifact):

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from blocked_imports import block_imports
 
 import vigil
 
@@ -59,13 +60,10 @@ def test_rooms_import_only_through_their_doors():
 def test_runtime_and_bridge_import_without_torch():
     """Every module of vigil, the bridge, the runtime and the synthesizer imports with torch
     (and onnx) made unimportable."""
-    code = """
-import importlib, pkgutil, sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('torch', 'onnx', 'tensorrt'):
-            raise ImportError('blocked for this test: ' + name)
-sys.meta_path.insert(0, Block())
+    code = (
+        block_imports("torch", "onnx", "tensorrt")
+        + """
+import importlib, pkgutil
 import vigil, vigil.firmware_bridge, vigil.runtime, vigil.models.synthetic
 for pkg in (vigil, vigil.firmware_bridge, vigil.runtime, vigil.models.synthetic):
     for mod in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):
@@ -74,6 +72,7 @@ for pkg in (vigil, vigil.firmware_bridge, vigil.runtime, vigil.models.synthetic)
 assert 'torch' not in sys.modules
 print('ok')
 """
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from blocked_imports import block_imports
 
 from vigil.artifacts import load_artifact, sha256_file
 from vigil.models.reference import reference_models
@@ -69,13 +70,9 @@ def test_shipped_onnx_matches_the_shipped_weights_within_the_parity_bound(name):
 
 
 def test_shipped_artifacts_load_and_run_without_torch():
-    code = f"""
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('torch', 'safetensors'):
-            raise ImportError('blocked: ' + name)
-sys.meta_path.insert(0, Block())
+    code = (
+        block_imports("torch", "safetensors")
+        + f"""
 import numpy as np
 from vigil.artifacts import load_artifact
 from vigil.runtime.backends.select import select_backend
@@ -91,6 +88,7 @@ for name in {NAMES!r}:
     print(name, selection.backend.name)
 assert 'torch' not in sys.modules
 """
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert len(out.stdout.splitlines()) == len(NAMES)

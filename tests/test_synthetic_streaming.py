@@ -10,6 +10,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from blocked_imports import block_imports
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -187,13 +188,7 @@ def test_state_stays_bounded_over_ten_minutes_of_streaming() -> None:
 
 def test_synthesizer_imports_without_torch_runtime_or_bridge() -> None:
     code = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] == 'torch':\n"
-        "            raise ModuleNotFoundError('torch is blocked in this test')\n"
-        "sys.meta_path.insert(0, Block())\n"
-        "import vigil.models.synthetic as s\n"
+        block_imports("torch") + "import vigil.models.synthetic as s\n"
         "s.generate_recording('normal', 0, 2)\n"
         "rooms = ('vigil.runtime', 'vigil.firmware_bridge')\n"
         "bad = [m for m in sys.modules if m.startswith(rooms)]\n"
