@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 from vigil.firmware_bridge.codec import Decoder, Encoder
@@ -96,3 +97,20 @@ def test_host_silence_timeout_is_real_time_even_in_a_sped_up_replay():
     )
     assert fast.poll_watchdog(Fraction(16)) is WatchdogState.CONNECTED  # 4 s of real time
     assert fast.poll_watchdog(Fraction(20)) is WatchdogState.HOST_LOST  # 5 s of real time
+
+
+def test_numerics_reach_the_wire_in_their_own_fields():
+    import math
+
+    from vigil.firmware_bridge.protocol import NUMERIC_FIELDS
+    from vigil.models.synthetic import PatientSimulator
+
+    monitor = SimulatedMonitor(SyntheticSource("normal", 4, default_rates()), seed=4)
+    sent = [m for m in _decode(monitor.frames_until(Fraction(12))) if isinstance(m, NumericsMsg)]
+    truth = PatientSimulator("normal", seed=4).render(Fraction(0), Fraction(12)).numerics
+    assert len(sent) == len(truth) == 12
+    for msg, sample in zip(sent, truth, strict=True):
+        expected = {**sample.values(), "temp": sample.temp_c}
+        for name, value in zip(NUMERIC_FIELDS, msg.values, strict=True):
+            want = expected[name]
+            assert (math.isnan(value) and math.isnan(want)) or value == np.float32(want), name

@@ -15,7 +15,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-NAN8 = (math.nan,) * 8
+from vigil.firmware_bridge.protocol import NUMERIC_FIELDS
+
+NO_NUMERICS = (math.nan,) * len(NUMERIC_FIELDS)
+SYNTH_NUMERIC = {"temp": "temp_c"}  # wire field -> the synthesizer's name, where they differ
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,19 +69,7 @@ class SyntheticSource:
         waves["pleth"] = (block.pleth_first_index, block.pleth)
         waves["resp"] = (block.resp_first_index, block.resp)
         numerics = tuple(
-            (
-                n.t_s,
-                (
-                    n.hr,
-                    n.spo2,
-                    n.pulse_rate,
-                    n.nibp_sys,
-                    n.nibp_dia,
-                    n.nibp_mean,
-                    n.resp_rate,
-                    n.temp_c,
-                ),
-            )
+            (n.t_s, tuple(getattr(n, SYNTH_NUMERIC.get(f, f)) for f in NUMERIC_FIELDS))
             for n in block.numerics
         )
         status = tuple(
@@ -132,7 +123,7 @@ class FileSource:
         seconds = range(math.ceil(t0), math.ceil(t1))
         return SourceBlock(
             {name: (first, np.asarray(x)) for name, (first, x) in waves.items()},
-            tuple((float(s), NAN8) for s in seconds),
+            tuple((float(s), NO_NUMERICS) for s in seconds),
             tuple((float(s), StatusFields()) for s in seconds),
         )
 
