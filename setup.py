@@ -41,6 +41,7 @@ def _version() -> str:
 packages, package_dir = _packages()
 EXPORT = ["torch>=2.2", "onnx>=1.15", "onnxscript>=0.1", "safetensors>=0.4", "tqdm>=4.60"]
 REPLAY = ["wfdb>=4.1"]
+PLOT = ["matplotlib>=3.7"]
 
 setup(
     name="vigil-edge",
@@ -73,17 +74,19 @@ setup(
         "export": EXPORT,
         "jetson": ["pycuda>=2022.2"],
         "replay": REPLAY,
+        "plot": PLOT,
         # The tests exercise every extra that installs on a CPU machine, so dev includes them.
         "dev": [
             "pytest>=8",
             "pytest-timeout>=2.2",
             "hypothesis>=6.100",
             "ruff>=0.6",
-            "matplotlib>=3.7",
+            "neurokit2>=0.2.10",  # the R-peak baseline the analysis benchmark compares with
             "setuptools>=64",  # the non-editable install test builds without isolation
             "wheel",
             *EXPORT,
             *REPLAY,
+            *PLOT,
         ],
     },
     entry_points={"console_scripts": ["vigil = vigil.cli:main"]},

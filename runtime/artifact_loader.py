@@ -88,3 +88,11 @@ def precisions_for(artifact: Artifact, backend: str) -> tuple[str, ...]:
             continue
         found.append(variant.precision)
     return tuple(found)
+
+
+def shipped_artifact(name: str) -> Path:
+    """The directory of a reference artifact shipped inside the package (ecg_beat,
+    vitals_ae, us_segmenter). `vigil.models.artifacts` is data only: it imports no model code."""
+    import vigil.models.artifacts as shipped
+
+    return Path(shipped.__file__).resolve().parent / name

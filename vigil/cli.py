@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     from vigil.export.cli import register as register_export
 
     register_export(sub)
+    from vigil.runtime.cli import register as register_runtime
+
+    register_runtime(sub)
     return parser
 
 

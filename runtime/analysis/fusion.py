@@ -17,7 +17,8 @@ The rule waits for the pleth analysis to reach the candidate's onset (its look-a
 second) and at most `MAX_WAIT_S` more: a stalled pleth never holds back an alarm.
 
 The other rule of issue 6, a fibrillatory lead beside a lead with clean QRS complexes is
-noise, lives with the VF detector (vf_detector.py), which sees the leads.
+noise (`organised_qrs`), lives in arrhythmia.py, the one stage that sees beats and VF
+windows together.
 """
 
 from __future__ import annotations

@@ -3,11 +3,12 @@
 The bridge delivers each lead as its own `WaveformChunk`, interleaved with the other leads
 and channels; the QRS detector wants all leads for the same sample indices at once. This
 buffers each lead and releases the index range every lead has reached. A lead that lags more
-than `max_lag` samples behind the furthest one (its channel went quiet, or the device stopped
-sending it) is released as NaN for the missing part, which the front end treats as missing
-data (lead quality "missing"), so one silent lead never stalls the others. A jump forward in
-a lead's indices (lost frames) is filled with NaN the same way; an overlap (indices already
-received) is dropped and counted.
+than `max_lag` samples (or twice the longest chunk seen, so that a file read in long chunks
+is never mistaken for a silent lead) behind the furthest one (its channel went quiet, or the
+device stopped sending it) is released as NaN for the missing part, which the front end
+treats as missing data (lead quality "missing"), so one silent lead never stalls the others.
+A jump forward in a lead's indices (lost frames) is filled with NaN the same way; an overlap
+(indices already received) is dropped and counted.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class LeadAligner:
         self._max_lag = max_lag
         self.overlapped_samples = 0
         self.filled_samples = 0
+        self._longest_chunk = 0
 
     @property
     def released(self) -> int:
@@ -46,15 +48,17 @@ class LeadAligner:
             self.filled_samples += first_index - end
         if len(samples):
             self._pending[k].append(np.asarray(samples, dtype=np.float32))
+            self._longest_chunk = max(self._longest_chunk, len(samples))
         self._end[k] = first_index + len(samples)
 
     def take(self) -> tuple[int, np.ndarray] | None:
         """The next aligned block (first index, (n_leads, n) float32), or None if no lead
         has anything every other lead has too (after filling laggards)."""
         front = max(self._end)
+        max_lag = max(self._max_lag, 2 * self._longest_chunk)
         for k, end in enumerate(self._end):
-            if front - end > self._max_lag:
-                fill = front - self._max_lag - end
+            if front - end > max_lag:
+                fill = front - max_lag - end
                 self._pending[k].append(np.full(fill, np.nan, dtype=np.float32))
                 self._end[k] += fill
                 self.filled_samples += fill

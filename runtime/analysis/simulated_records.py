@@ -1,10 +1,11 @@
 """A simulated patient's signals as the records the bridge would deliver.
 
-Tests, benchmarks and `vigil analyze --scenario` feed the analysis from the shared
+Tests and benchmarks feed the analysis from the shared
 synthesizer without a serial link: the same `WaveformChunk`/`Numerics`/`DeviceStatus` values
 the bridge produces, in physical units, without the wire's int16 quantisation. Within each
-chunk of device time the status comes first (it describes the samples after it), then the
-waveforms, then the numerics.
+chunk of device time the status comes first (it describes the samples after it), then pleth
+and respiration, then the ECG (so a fusion rule that consults the pleth never finds it a
+whole chunk behind the ECG), then the numerics.
 """
 
 from __future__ import annotations
@@ -39,16 +40,16 @@ def block_records(
             on_battery=s.battery_pct < 100,
             battery_pct=s.battery_pct,
         )
-    for k, (kind, label) in enumerate(LEADS):
-        yield _chunk(
-            source, k, label, kind, "mV", sim.ecg_rate, block.ecg_first_index, block.ecg[k]
-        )
     yield _chunk(
         source, 3, "Pleth", "PLETH", "au", sim.pleth_rate, block.pleth_first_index, block.pleth
     )
     yield _chunk(
         source, 4, "Resp", "RESPIRATION", "Ohm", sim.resp_rate, block.resp_first_index, block.resp
     )
+    for k, (kind, label) in enumerate(LEADS):
+        yield _chunk(
+            source, k, label, kind, "mV", sim.ecg_rate, block.ecg_first_index, block.ecg[k]
+        )
     for n in block.numerics:
         values = {NUMERIC_NAMES.get(k, k): float(v) for k, v in n.values().items()}
         yield Numerics(source=source, device_time_us=round(n.t_s * 1e6), values=values)

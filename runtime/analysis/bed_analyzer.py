@@ -1,0 +1,368 @@
+"""One bed's analysis: every stage, wired in this one visible place.
+
+```
+ECG leads  -> LeadAligner -> EcgFrontEnd -> BeatClassifier -> HeartRateMeter
+                                  |              '-----------> ArrhythmiaDetector -> PulseFusion
+                                  '-> VfDetector ---------------------^
+pleth      -> PulseDetector  ---------------------------------------> PulseFusion, pulse rate
+resp       -> BreathDetector -> ApneaDetector
+numerics   -> LimitDetector, News2Scorer, TrendAnomalyDetector, custom detectors
+status     -> EcgFrontEnd (leads off), StatusDetector
+```
+
+`feed(record)` takes the bridge's records as they come (`vigil.records`) and returns what
+they completed. The live runtime calls it per record; `vigil analyze` per chunk of a file;
+both get the same beats and conditions, because every stage decides on its own sample grid.
+
+Numerics: a monitor sends its own (NUMERICS messages), and limits, NEWS2 and the trend model
+judge those. A recording without numerics (WFDB, CSV) is analysed with `derive_numerics=True`:
+the bed then derives them once a second of analysed ECG (heart rate from the beats, pulse
+rate from the pleth, respiration rate from the impedance) and ignores any `Numerics` record,
+since two sources for one number would alarm twice.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from fractions import Fraction
+
+import numpy as np
+
+from vigil.records import DeviceStatus, Numerics, Record, WaveformChunk
+from vigil.runtime.analysis.apnea import ApneaDetector
+from vigil.runtime.analysis.arrhythmia import ArrhythmiaDetector
+from vigil.runtime.analysis.beat_classifier import BeatClassifier
+from vigil.runtime.analysis.condition import Condition
+from vigil.runtime.analysis.custom_detector import CustomDetector
+from vigil.runtime.analysis.ecg_front_end import EcgFrontEnd
+from vigil.runtime.analysis.fusion import PulseFusion
+from vigil.runtime.analysis.heart_rate import HeartRateMeter
+from vigil.runtime.analysis.lead_alignment import LeadAligner
+from vigil.runtime.analysis.limits import LimitDetector
+from vigil.runtime.analysis.news2 import News2Scorer
+from vigil.runtime.analysis.pleth import PulseDetector
+from vigil.runtime.analysis.respiration import BreathDetector
+from vigil.runtime.analysis.result import AnalysisStep
+from vigil.runtime.analysis.settings import AnalysisSettings
+from vigil.runtime.analysis.status import StatusDetector
+from vigil.runtime.analysis.trend_anomaly import TrendAnomalyDetector
+from vigil.runtime.analysis.vf_detector import VfDetector
+
+ECG_LEADS = {
+    "ECG_I": "I",
+    "ECG_II": "II",
+    "ECG_III": "III",
+    "ECG_AVR": "aVR",
+    "ECG_AVL": "aVL",
+    "ECG_AVF": "aVF",
+    "ECG_V": "V",
+}
+"""Channel kind -> lead name. The analysed leads are those the device sends in its first
+round of ECG chunks: until a lead repeats or another record comes, chunks are held."""
+
+MAX_LEAD_LAG_S = 2.0  # a lead this far behind the others is released as missing (NaN)
+MAX_FILL_S = 2.0  # longer holes in a channel restart its analysis (`gap`) instead of NaN fill
+
+
+class BedAnalyzer:
+    """Vital signs of one bed in, beats and alarm conditions out."""
+
+    def __init__(
+        self,
+        settings: AnalysisSettings,
+        *,
+        derive_numerics: bool = False,
+        clock: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        self.settings = settings
+        self.derive_numerics = derive_numerics
+        self.bed = settings.bed
+        self._clock = clock
+        self._ecg_chunks: list[WaveformChunk] = []  # held while the leads are learned
+        self._ecg_fs: Fraction | None = None
+        self._aligner: LeadAligner | None = None
+        self._front: EcgFrontEnd | None = None
+        self._classifier: BeatClassifier | None = None
+        self._vf: VfDetector | None = None
+        self._arrhythmia: ArrhythmiaDetector | None = None
+        self._hr = HeartRateMeter(settings.arrhythmia.hr_average_beats)
+        self._fusion = PulseFusion(enabled=settings.fusion)
+        self._leads_off: tuple[str, ...] = ()
+        self._pleth: PulseDetector | None = None
+        self._pleth_next = 0
+        self._resp: BreathDetector | None = None
+        self._resp_next = 0
+        self._apnea = ApneaDetector(self.bed, settings)
+        self._limits = LimitDetector(self.bed, settings)
+        self._news2 = News2Scorer(self.bed, settings)
+        self._trend = TrendAnomalyDetector(self.bed, settings.models)
+        self._custom = [
+            CustomDetector(self.bed, c, settings.models)
+            for c in settings.custom_detectors
+            if not c.source.startswith("ecg:")
+        ]
+        self._custom_ecg: list[CustomDetector] = []  # built when the ECG rate is known
+        self._status = StatusDetector(self.bed)
+        self._probe_on = True
+        self._derived_next_s = 1  # next whole second at which derived numerics are due
+        self.counters: dict[str, int] = {
+            "ecg_samples": 0,
+            "ecg_leads_ignored": 0,
+            "samples_overlapped": 0,
+            "samples_filled": 0,
+            "channel_restarts": 0,
+            "records_ignored": 0,
+        }
+        self._startup = self._trend.startup_conditions() + [
+            c for d in self._custom for c in d.startup_conditions()
+        ]
+
+    # -- public -----------------------------------------------------------------------------
+    @property
+    def decided_by(self) -> str:
+        return self._classifier.decided_by if self._classifier else ""
+
+    @property
+    def suppressed(self) -> list[Condition]:
+        return self._fusion.suppressed
+
+    @property
+    def ecg_fs(self) -> Fraction | None:
+        return self._ecg_fs
+
+    def feed(self, record: Record) -> AnalysisStep:
+        step = AnalysisStep()
+        if self._startup:
+            step.conditions.extend(self._startup)
+            self._startup = []
+        if self._front is None and self._ecg_chunks and not _is_ecg(record):
+            self._start_ecg(step)  # the leads of this moment have all been seen
+        if isinstance(record, WaveformChunk):
+            if record.kind in ECG_LEADS:
+                self._ecg(record, step)
+            elif record.kind == "PLETH":
+                self._pleth_chunk(record, step)
+            elif record.kind == "RESPIRATION":
+                self._resp_chunk(record, step)
+            else:
+                self.counters["records_ignored"] += 1
+        elif isinstance(record, Numerics):
+            if self.derive_numerics:
+                self.counters["records_ignored"] += 1
+            else:
+                self._numerics(record.device_time_us / 1e6, record.values, step)
+        elif isinstance(record, DeviceStatus):
+            self._device_status(record, step)
+        else:
+            self.counters["records_ignored"] += 1
+        return step
+
+    def finish(self) -> AnalysisStep:
+        """End of the record: release the leads still being learned. Active conditions stay
+        active (the record ended, the patient's condition did not)."""
+        step = AnalysisStep()
+        if self._front is None and self._ecg_chunks:
+            self._start_ecg(step)
+        return step
+
+    # -- ECG --------------------------------------------------------------------------------
+    def _ecg(self, chunk: WaveformChunk, step: AnalysisStep) -> None:
+        if self._front is None:
+            seen = {c.kind for c in self._ecg_chunks}
+            self._ecg_chunks.append(chunk)
+            if chunk.kind in seen:  # every lead the device sends has had its turn
+                self._start_ecg(step)
+            return
+        lead = ECG_LEADS[chunk.kind]
+        if chunk.rate != self._ecg_fs or self._aligner is None or lead not in self._aligner.leads:
+            self.counters["ecg_leads_ignored"] += 1
+            return
+        self._aligner.add(lead, chunk.first_index, chunk.samples)
+        self._run_ecg(step)
+
+    def _start_ecg(self, step: AnalysisStep) -> None:
+        chunks, self._ecg_chunks = self._ecg_chunks, []
+        fs = chunks[0].rate
+        leads: list[str] = []
+        for c in chunks:
+            lead = ECG_LEADS[c.kind]
+            if c.rate == fs and lead not in leads:
+                leads.append(lead)
+        self._ecg_fs = fs
+        first = min(c.first_index for c in chunks)
+        self._aligner = LeadAligner(leads, first, max_lag=int(MAX_LEAD_LAG_S * fs))
+        self._front = EcgFrontEnd(fs, leads)
+        self._classifier = BeatClassifier(fs, leads, self.bed, self.settings.models)
+        self._vf = VfDetector(fs, leads)
+        self._arrhythmia = ArrhythmiaDetector(self.bed, fs, self.settings)
+        step.conditions.extend(self._classifier.startup_conditions())
+        for cfg in self.settings.custom_detectors:
+            if cfg.source.startswith("ecg:"):
+                detector = CustomDetector(self.bed, cfg, self.settings.models, ecg_fs=fs)
+                self._custom_ecg.append(detector)
+                step.conditions.extend(detector.startup_conditions())
+        if self._leads_off:
+            self._front.set_leads_off(first, self._leads_off)
+        if first > 0:
+            self._front.gap(first)
+            self._classifier.gap(first)
+        for c in chunks:
+            if c.rate == fs:
+                self._aligner.add(ECG_LEADS[c.kind], c.first_index, c.samples)
+            else:
+                self.counters["ecg_leads_ignored"] += 1
+        self._run_ecg(step)
+
+    def _run_ecg(self, step: AnalysisStep) -> None:
+        assert self._aligner is not None
+        assert self._front is not None
+        assert self._classifier is not None
+        assert self._vf is not None
+        assert self._arrhythmia is not None
+        assert self._ecg_fs is not None
+        while (block := self._aligner.take()) is not None:
+            first, samples = block
+            self.counters["ecg_samples"] += samples.shape[1]
+            out = self._front.feed(first, samples)
+            beats = self._classifier.feed(first, samples, out.peaks, out.windows)
+            vf = self._vf.feed(first, samples, out.windows)
+            beats_through = self._classifier.beats_through(out.analysed_through)
+            candidates = self._arrhythmia.update(
+                beats, out.windows, vf, out.analysed_through, beats_through=beats_through
+            )
+            candidates += self._classifier.take_conditions()
+            for detector in self._custom_ecg:
+                if detector.lead in self._aligner.leads:
+                    row = samples[self._aligner.leads.index(detector.lead)]
+                    candidates += detector.feed(
+                        first, row, out.peaks, peaks_through=out.analysed_through
+                    )
+            through_s = float(out.analysed_through / self._ecg_fs)
+            step.beats.extend(beats)
+            step.ecg_windows.extend(out.windows)
+            step.heart_rate.extend(self._hr.update(beats))
+            self._emit(step, self._fusion.step(candidates, through_s), through_s)
+            if self.derive_numerics:  # the heart rate is final up to beats_through
+                self._derive_numerics(float(beats_through / self._ecg_fs), step)
+        self.counters["samples_overlapped"] = self._aligner.overlapped_samples
+        self.counters["samples_filled"] = self._aligner.filled_samples
+
+    # -- pleth and respiration --------------------------------------------------------------
+    def _pleth_chunk(self, chunk: WaveformChunk, step: AnalysisStep) -> None:
+        if self._pleth is None:
+            self._pleth = PulseDetector(chunk.rate)
+            self._pleth_fs = chunk.rate
+            self._pleth_next = chunk.first_index
+            if chunk.first_index:
+                self._pleth.gap(chunk.first_index)
+        samples = self._continuous(chunk, self._pleth_next, self._pleth_fs, self._pleth.gap)
+        if samples is None:
+            return
+        first = self._pleth_next
+        out = self._pleth.feed(first, samples)
+        self._pleth_next = first + len(samples)
+        fs = float(self._pleth_fs)
+        self._fusion.add_pulses(
+            [p.t_s for p in out.pulses], out.analysed_through / fs, self._probe_on
+        )
+
+    def _resp_chunk(self, chunk: WaveformChunk, step: AnalysisStep) -> None:
+        if self._resp is None:
+            self._resp = BreathDetector(chunk.rate)
+            self._resp_fs = chunk.rate
+            self._resp_next = chunk.first_index
+            if chunk.first_index:
+                self._resp.gap(chunk.first_index)
+            if not self._leads_off:
+                self._apnea.restart(chunk.first_index / float(chunk.rate))
+        samples = self._continuous(chunk, self._resp_next, self._resp_fs, self._resp.gap)
+        if samples is None:
+            return
+        first = self._resp_next
+        out = self._resp.feed(first, samples)
+        self._resp_next = first + len(samples)
+        through_s = out.analysed_through / float(self._resp_fs)
+        valid = not self._leads_off and (bool(np.isfinite(samples).any()) if len(samples) else True)
+        self._emit(step, self._apnea.update(out.breaths, through_s, valid), through_s)
+
+    def _continuous(
+        self, chunk: WaveformChunk, expected: int, fs: Fraction, gap: Callable[[int], object]
+    ) -> np.ndarray | None:
+        """The chunk's samples from `expected` on, holes filled with NaN or restarted."""
+        samples = np.asarray(chunk.samples, dtype=np.float32)
+        first = chunk.first_index
+        if first < expected:
+            skip = expected - first
+            self.counters["samples_overlapped"] += min(skip, len(samples))
+            samples = samples[skip:]
+            return samples if len(samples) else None
+        hole = first - expected
+        if hole == 0:
+            return samples
+        if hole <= MAX_FILL_S * fs:
+            self.counters["samples_filled"] += hole
+            return np.concatenate([np.full(hole, np.nan, dtype=np.float32), samples])
+        self.counters["channel_restarts"] += 1
+        gap(first)
+        if chunk.kind == "PLETH":
+            self._pleth_next = first
+        else:
+            self._resp_next = first
+        return samples
+
+    # -- numerics and status ----------------------------------------------------------------
+    def _numerics(self, t_s: float, values: dict[str, float], step: AnalysisStep) -> None:
+        conditions = self._limits.update(t_s, values)
+        conditions += self._news2.update(t_s, values)
+        conditions += self._trend.update(t_s, values)
+        for detector in self._custom:
+            conditions += detector.update(t_s, values)
+        self._emit(step, conditions, t_s)
+
+    def _derive_numerics(self, ecg_through_s: float, step: AnalysisStep) -> None:
+        while self._derived_next_s <= ecg_through_s:
+            t = float(self._derived_next_s)
+            self._derived_next_s += 1
+            values = {
+                "hr": self._hr.rate_at(t),
+                "pulse_rate": self._pleth.pulse_rate(t) if self._pleth else math.nan,
+                "resp_rate": self._resp.respiration_rate(t) if self._resp else math.nan,
+            }
+            self._numerics(t, values, step)
+
+    def _device_status(self, status: DeviceStatus, step: AnalysisStep) -> None:
+        t_s = status.device_time_us / 1e6
+        leads = tuple(sorted(_lead_of(label) for label in status.leads_off))
+        if leads != self._leads_off:
+            # impedance respiration runs through the ECG electrodes: an electrode off makes
+            # the trace meaningless (flat), which must read "no signal", never "apnea"
+            if leads and not self._leads_off:
+                self._emit(step, self._apnea.suspend(t_s), t_s)
+            elif self._leads_off and not leads:
+                self._apnea.restart(t_s)
+            self._leads_off = leads
+            if self._front is not None and self._ecg_fs is not None:
+                self._front.set_leads_off(math.ceil(t_s * self._ecg_fs), leads)
+        self._probe_on = not status.probe_off
+        self._emit(step, self._status.update(status, t_s), t_s)
+
+    def _emit(self, step: AnalysisStep, conditions: list[Condition], at_s: float) -> None:
+        if not conditions:
+            return
+        now = self._clock()
+        step.conditions.extend(
+            c if c.decided_ns else replace(c, decided_at_s=at_s, decided_ns=now) for c in conditions
+        )
+
+
+def _lead_of(label: str) -> str:
+    """'ECG II' (a STATUS leads-off label) -> 'II'."""
+    text = label.strip()
+    return text[4:] if text.upper().startswith("ECG ") else text
+
+
+def _is_ecg(record: Record) -> bool:
+    return isinstance(record, WaveformChunk) and record.kind in ECG_LEADS

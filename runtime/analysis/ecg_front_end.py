@@ -1,0 +1,338 @@
+"""EcgFrontEnd: filters, lead quality and R-peak detection for one bed's ECG leads.
+
+Samples are filtered causally as they arrive (`ecg_filters`). Every `round(fs)` samples from
+index 0 a 1 s window closes and each lead's quality there is assessed (`lead_quality`); only
+then are the QRS candidates whose envelope maximum lies in that window decided
+(`qrs_detector`), on the leads usable there. So a lead is excluded during the very window of
+its noise burst or disconnection, not one window late as a causal guess from the previous
+window would be; the price is waiting for the window to close.
+
+Look-ahead (`LOOKAHEAD_S` = 1.2 s): a candidate in window k is decided once the window has
+closed (sample (k+1)·W - 1) and the envelope is known `REFRACTORY_S` + 1 sample past it. Its R
+peak lies up to `ENERGY_DELAY_S` + `SEARCH_S` (0.135 s) before it, and a candidate up to
+`BOUNDARY_S` (0.03 s) before the window may be decided with it. The worst case, an R peak
+just before a window starts, is reported W - 1 samples + 0.165 s after it (1.163 s at 500 Hz);
+a peak late in a window waits 0.16 + 0.135 s. A `gap()` reports pending peaks at once.
+
+Any chunking of a record gives identical peaks and windows: filters carry their state sample
+by sample, and quality and decisions happen on the fixed window grid, each from a span of
+data that does not depend on the chunks (long chunks are processed in slices).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+
+import numpy as np
+
+from vigil.runtime.analysis.ecg_filters import EcgFilterBank
+from vigil.runtime.analysis.events import EcgWindow, LeadQuality, RPeak
+from vigil.runtime.analysis.lead_quality import (
+    LeadsOffTimeline,
+    WindowStats,
+    assess_window,
+    missing_window,
+    window_stats,
+)
+from vigil.runtime.analysis.qrs_detector import DetectionWindow, QrsDetector, envelope_stats
+
+MIN_FS = 100
+SLICE_WINDOWS = 4  # long chunks are processed in slices of this many windows
+
+
+@dataclass(slots=True)
+class EcgOutput:
+    """What one feed() or gap() call could decide: R peaks in index order, the windows that
+    closed, and `analysed_through` (every R peak before it has been reported, and every window
+    that ends at or before it)."""
+
+    peaks: list[RPeak] = field(default_factory=list)
+    windows: list[EcgWindow] = field(default_factory=list)
+    analysed_through: int = 0
+
+
+# per-lead signals kept in the history, in this row-block order
+_RAW, _MISSING, _MONITOR, _ENVELOPE, _HF, _LF = range(6)
+
+
+class _History:
+    """Recent samples of every per-lead signal, addressed by absolute sample index."""
+
+    def __init__(self, rows: int, capacity: int) -> None:
+        self.data = np.zeros((rows, capacity))
+        self.first = 0  # absolute index of data[:, 0]
+        self.end = 0  # absolute index after the last sample held
+
+    def restart(self, index: int) -> None:
+        self.first = self.end = index
+
+    def append(self, block: np.ndarray, keep_from: int) -> None:
+        """Add samples; those before `keep_from` may be dropped to make room."""
+        n = block.shape[1]
+        used = self.end - self.first
+        if used + n > self.data.shape[1]:
+            drop = min(max(keep_from - self.first, 0), used)
+            self.data[:, : used - drop] = self.data[:, drop:used]
+            self.first += drop
+            used -= drop
+            if used + n > self.data.shape[1]:
+                grown = np.zeros((self.data.shape[0], 2 * (used + n)))
+                grown[:, :used] = self.data[:, :used]
+                self.data = grown
+        self.data[:, used : used + n] = block
+        self.end += n
+
+    def view(self, rows: slice, start: int, stop: int) -> np.ndarray:
+        start = max(start, self.first)
+        return self.data[rows, start - self.first : stop - self.first]
+
+
+class EcgFrontEnd:
+    """Causal, chunk-invariant ECG front end (docs/analysis.md)."""
+
+    LOOKAHEAD_S: float = 1.2
+    """Most device time between an R peak and the sample whose arrival reports it."""
+
+    def __init__(self, fs: Fraction, leads: Sequence[str]) -> None:
+        if Fraction(fs) < MIN_FS:
+            raise ValueError(f"ECG sample rate must be at least {MIN_FS} Hz, got {fs}")
+        leads = tuple(leads)
+        if not leads or len(set(leads)) != len(leads):
+            raise ValueError(f"need one or more distinct lead names, got {leads!r}")
+        self.fs = Fraction(fs)
+        self.leads = leads
+        self._f = float(fs)
+        self._n = n = len(leads)
+        self._w = round(self.fs)  # window length in samples
+        self._bank = EcgFilterBank(self._f, n)
+        self._det = QrsDetector(self._f, leads)
+        self._off = LeadsOffTimeline(leads)
+        self._rows = [slice(k * n, (k + 1) * n) for k in range(6)]
+        self._hist = _History(6 * n, (SLICE_WINDOWS + 4) * self._w)
+        self._end: int | None = None  # next expected sample index; None before any
+        self._data_start = 0  # first index of the current run of contiguous samples
+        self._next_window = 0  # next window to assess
+        self._decided = 0  # candidates with envelope index below this are decided
+        self._through = 0
+        self._hold = np.zeros(n)  # last finite sample per lead, held over missing ones
+        self._windows: dict[int, DetectionWindow] = {}  # assessed, candidates not all decided
+        self._batch: tuple[int, WindowStats, np.ndarray, np.ndarray] | None = None
+
+    # -- public -------------------------------------------------------------------------
+    @property
+    def analysed_through(self) -> int:
+        return self._through
+
+    def set_leads_off(self, index: int, leads_off: Collection[str]) -> None:
+        """From sample `index` on, exactly `leads_off` are off (device STATUS; names of leads
+        not analysed here are ignored). Applies to windows not yet assessed: call it before
+        feeding the samples it covers for a result independent of timing."""
+        self._off.set(int(index), leads_off)
+
+    def feed(self, first_index: int, samples: np.ndarray) -> EcgOutput:
+        """Take the next samples, (n_leads, n) in mV with rows in `leads` order; NaN or inf
+        samples are missing data."""
+        x = np.asarray(samples)
+        if x.ndim != 2 or x.shape[0] != self._n:
+            raise ValueError(
+                f"ECG samples must have shape ({self._n}, n) for leads {self.leads}, got {x.shape}"
+            )
+        if self._end is None:
+            if first_index < 0:
+                raise ValueError(f"ECG sample indices start at 0, got {first_index}")
+            self._restart(int(first_index))
+        elif first_index != self._end:
+            raise ValueError(
+                f"ECG feed starts at index {first_index} but the previous samples ended at "
+                f"{self._end}; call gap({first_index}) first"
+            )
+        out = EcgOutput()
+        step = SLICE_WINDOWS * self._w
+        for a in range(0, x.shape[1], step):
+            self._ingest(np.array(x[:, a : a + step], dtype=np.float64))
+            self._advance(out)
+        out.analysed_through = self._through
+        return out
+
+    def gap(self, next_index: int) -> EcgOutput:
+        """Samples are missing until `next_index`: decide what the samples received allow,
+        report the windows up to the gap's end as missing, and restart detection there.
+        Before any sample, it only sets where the data starts."""
+        out = EcgOutput()
+        next_index = int(next_index)
+        if self._end is not None:
+            if next_index < self._end:
+                raise ValueError(
+                    f"gap to index {next_index} goes back before the end of the samples "
+                    f"received, {self._end}"
+                )
+            self._flush(out)
+            for k in range(self._next_window, next_index // self._w):
+                out.windows.append(self._missing_window(k))
+        self._restart(next_index)
+        self._through = max(self._through, next_index)
+        out.analysed_through = self._through
+        return out
+
+    # -- samples in -----------------------------------------------------------------------
+    def _restart(self, index: int) -> None:
+        self._end = self._data_start = self._decided = index
+        self._next_window = index // self._w
+        self._bank.reset()
+        self._det.reset()
+        self._windows.clear()
+        self._batch = None
+        self._hist.restart(index)
+        self._off.forget_before(self._next_window * self._w)
+
+    def _ingest(self, x: np.ndarray) -> None:
+        assert self._end is not None
+        finite = np.isfinite(x)
+        missing = ~finite
+        if missing.any():
+            x = _hold_last(x, finite, self._hold)
+        if x.shape[1]:
+            self._hold = x[:, -1].copy()
+        f = self._bank(x)
+        keep = min(self._next_window * self._w, self._decided - self._reach())
+        self._hist.append(np.concatenate([x, missing, f.monitor, f.envelope, f.hf, f.lf]), keep)
+        self._end += x.shape[1]
+
+    def _reach(self) -> int:
+        """How far before the next undecided envelope index samples are still read."""
+        det = self._det
+        return det.refractory + det.boundary + det.reach + self._bank.monitor_delay + 2
+
+    # -- decisions ------------------------------------------------------------------------
+    def _advance(self, out: EcgOutput) -> None:
+        assert self._end is not None
+        while True:
+            self._decide(out, self._end - self._det.refractory - 1)
+            if (self._next_window + 1) * self._w > self._end:
+                break
+            self._assess(out)
+        self._update_through()
+
+    def _flush(self, out: EcgOutput) -> None:
+        """Before a gap: decide the candidates of closed windows on the data there is."""
+        assert self._end is not None
+        margin = self._det.half + self._bank.monitor_delay + 1
+        self._decide(out, self._end - margin, reported_at=self._end - 1)
+        self._update_through()
+
+    def _update_through(self) -> None:
+        det = self._det
+        lag = det.boundary + det.delay + det.search  # how far an R peak precedes its candidate
+        self._through = max(self._through, self._decided - lag)
+
+    def _decide(self, out: EcgOutput, limit: int, reported_at: int | None = None) -> None:
+        """Decide candidates below envelope index `limit` in assessed windows, in order."""
+        assert self._end is not None
+        w, r = self._w, self._det.refractory
+        while True:
+            k = self._decided // w
+            window = self._windows.get(k)
+            stop = min((k + 1) * w, limit)
+            if window is None or stop <= self._decided:
+                return
+            start = self._decided
+            if start == k * w:  # the previous window's weights may have put a peak just past
+                start -= self._det.boundary  # its end, and this window's just before its start
+            start = max(start, self._data_start)
+            f0 = max(start - r - 1, self._hist.first)
+            f1 = min(stop + r + 1, self._end)
+            m0 = max(start - self._det.reach - 1, self._hist.first)
+            peaks = self._det.decide(
+                window,
+                self._hist.view(self._rows[_ENVELOPE], f0, f1),
+                f0,
+                start=start,
+                stop=stop,
+                monitor=self._hist.view(self._rows[_MONITOR], m0, f1),
+                monitor_first=m0,
+                monitor_delay=self._bank.monitor_delay,
+                reported_min=(k + 1) * w - 1,
+            )
+            if reported_at is not None:
+                peaks = [replace(p, reported_at=min(p.reported_at, reported_at)) for p in peaks]
+            out.peaks.extend(peaks)
+            self._decided = stop
+            if stop == (k + 1) * w:
+                del self._windows[k]
+
+    def _assess(self, out: EcgOutput) -> None:
+        k = self._next_window
+        start, stop = k * self._w, (k + 1) * self._w
+        self._next_window += 1
+        if start < self._data_start:  # samples before the data (re)started are missing
+            window = self._missing_window(k)
+            self._windows[k] = DetectionWindow.empty(start, self._w, self._n)
+        else:
+            batch = self._batch
+            if batch is None or not batch[0] <= k < batch[0] + batch[1].top.shape[1]:
+                batch = self._batch = self._batch_stats(k)
+            column = k - batch[0]
+            stats, maxima, floors = batch[1:]
+            quality = assess_window(
+                self.leads,
+                start,
+                stop,
+                self._f,
+                stats=stats,
+                column=column,
+                raw=self._hist.view(self._rows[_RAW], start, stop),
+                off=self._off.off_during(start, stop),
+            )
+            self._off.forget_before(stop)
+            window = _window(start, stop, self._f, quality)
+            usable = np.array([q.usable for q in quality])
+            self._windows[k] = self._det.new_window(
+                start, self._w, usable, maxima[:, column], floors[:, column]
+            )
+        out.windows.append(window)
+
+    def _batch_stats(self, k: int) -> tuple[int, WindowStats, np.ndarray, np.ndarray]:
+        """Statistics of every window from k that has closed, in one vectorised pass."""
+        assert self._end is not None
+        h, rows, w = self._hist, self._rows, self._w
+        start = k * w
+        stop = start + (self._end - start) // w * w
+        stats = window_stats(
+            w,
+            raw=h.view(rows[_RAW], start, stop),
+            missing=h.view(rows[_MISSING], start, stop) > 0,
+            hf=h.view(rows[_HF], start, stop),
+            lf=h.view(rows[_LF], start, stop),
+        )
+        maxima, floors = envelope_stats(h.view(rows[_ENVELOPE], start, stop), w)
+        return k, stats, maxima, floors
+
+    def _missing_window(self, k: int) -> EcgWindow:
+        start, stop = k * self._w, (k + 1) * self._w
+        return _window(start, stop, self._f, missing_window(self.leads, start, stop))
+
+
+def _window(start: int, stop: int, fs: float, quality: tuple[LeadQuality, ...]) -> EcgWindow:
+    usable = tuple(q.lead for q in quality if q.usable)
+    unusable = [q for q in quality if not q.usable]
+    return EcgWindow(
+        start=start,
+        stop=stop,
+        t_s=start / fs,
+        usable_leads=usable,
+        analysable=bool(usable),
+        leads_off=bool(unusable) and all(q.reason == "leads_off" for q in unusable),
+        quality=quality,
+    )
+
+
+def _hold_last(x: np.ndarray, finite: np.ndarray, hold: np.ndarray) -> np.ndarray:
+    """x with every non-finite sample replaced by the last finite one before it in its row
+    (or by `hold`, the row's last finite sample before this block)."""
+    n = x.shape[1]
+    idx = np.where(finite, np.arange(n), -1)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    filled = np.take_along_axis(x, np.maximum(idx, 0), axis=1)
+    return np.where(idx >= 0, filled, hold[:, None])

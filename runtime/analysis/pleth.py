@@ -1,0 +1,424 @@
+"""Pleth pulses: systolic peaks, foot-to-peak amplitude and pulse rate, causal and incremental.
+
+Method. The pleth is smoothed by a short symmetric Hann FIR (40 ms: keeps the systolic upstroke,
+removes sensor noise; symmetric, so its delay is an exact number of samples and peak indices
+stay on the raw grid). On the smoothed signal a `SwingTracker` finds alternating troughs and
+peaks with hysteresis: a trough is confirmed when the signal has risen `delta` above the lowest
+point of the trailing window, a peak when it has fallen `delta` below the highest. `delta` is
+`RELATIVE` (30 %) of the signal's peak-to-trough range over the previous 3 s, never below
+`FLOOR`, so the dicrotic notch and diastolic wave (rise ~15-20 % of the pulse) are not pulses
+while a weak pulse train (VT, amplitude a third of normal) is followed within 3 s. A pulse is a
+confirmed peak; its amplitude is peak minus the trough (foot) before it. A flat trace (probe
+off) or NaN (treated as a gap: the tracker restarts after it) gives no pulses.
+
+Chunk invariance: `delta` is a causal function of the samples on a fixed grid of blocks of
+sample indices, windows are measured in samples, and every decision is the first sample
+meeting a condition, so feeding one chunk or many gives the same events (tests prove it with
+one chunk, 40 ms chunks and random chunks).
+
+Look-ahead: a pulse is reported when the signal has fallen `delta` below its peak inside the
+trailing window, at most `PEAK_WINDOW_S` after the peak, plus the FIR's half length:
+`PulseDetector.LOOKAHEAD_S` (0.52 s; ~0.1 s typically). `analysed_through` is exact: the
+earliest index at which a pulse could still be found.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
+
+from vigil.runtime.analysis.events import Pulse
+
+
+@dataclass(frozen=True, slots=True)
+class Extremum:
+    """A confirmed trough or peak of the smoothed signal; `confirmed_at` is the smoothed-grid
+    index whose value confirmed it (its raw sample arrives `delay` samples later)."""
+
+    kind: str  # "trough" | "peak"
+    index: int
+    value: float
+    confirmed_at: int
+
+
+class SwingTracker:
+    """Alternating troughs and peaks with an adaptive hysteresis, on a fixed sample grid.
+
+    Shared by the pulse and breath detectors. Smoothed sample c is the FIR output centred on
+    raw sample c, known once raw sample c + `delay` arrived. Starts by looking for a trough.
+
+    A trough is confirmed at the first sample c whose value exceeds the minimum of the window
+    [max(c - window, last extremum), c] by more than `delta(c)` (a peak: falls below the
+    maximum); the extremum is that window's first minimum (maximum), or for a trough with
+    `trough_tolerance`, the last sample within `trough_tolerance` x delta of that minimum
+    (where the rise leaves the bottom). `delta(c)` is `relative` times the range of the
+    signal over the previous `range_blocks` blocks of `block` samples (a fixed grid of
+    indices) and the current block up to c, never below `floor`: causal, and the same however
+    the signal is chunked.
+
+    Cost: a chunk that cannot confirm anything (the largest rise or fall it could make stays
+    within delta) is rejected with a handful of numpy reductions; otherwise the trailing
+    windows are vectorised (strided views, or scipy's running min/max for long chunks) and
+    Python loops only over confirmed extrema.
+    """
+
+    def __init__(
+        self,
+        fs: float,
+        *,
+        smooth_s: float,
+        window_s: float,
+        floor: float,
+        relative: float,
+        block_s: float,
+        range_s: float,
+        keep_s: float = 0.0,
+        trough_tolerance: float = 0.0,
+    ) -> None:
+        k = max(1, 2 * round(smooth_s * fs / 2) + 1)
+        kernel = np.hanning(k + 2)[1:-1]
+        self.kernel = kernel / kernel.sum()
+        self.delay = (k - 1) // 2
+        self.window = max(1, round(window_s * fs))
+        self.block = max(1, round(block_s * fs))
+        self.range_blocks = max(1, round(range_s / block_s))
+        self.floor = floor
+        self.relative = relative
+        self.trough_tolerance = trough_tolerance
+        self._keep = self.window + self.block + round(keep_s * fs) + 1
+        self.reset(0)
+
+    # -- state ------------------------------------------------------------------------------
+    def reset(self, next_index: int) -> None:
+        """Forget everything; the next raw sample is `next_index` (after a gap)."""
+        self._tail = np.empty(0)
+        self._next_raw = next_index
+        self.start = next_index + self.delay  # first smoothed index since the reset
+        self._y = np.empty(0)
+        self._y0 = self.start
+        self.mode = "trough"
+        self._anchor = self.start
+        self._block_k = self.start // self.block  # the block being accumulated
+        self._block_hi = -np.inf
+        self._block_lo = np.inf
+        self._ranges: deque[tuple[float, float]] = deque(maxlen=self.range_blocks)
+        self._top, self._bottom = -np.inf, np.inf  # range of the blocks in `_ranges`
+
+    @property
+    def end(self) -> int:
+        """One past the last smoothed sample (raw samples up to end + delay have arrived)."""
+        return self._y0 + len(self._y)
+
+    @property
+    def next_raw(self) -> int:
+        return self._next_raw
+
+    def earliest_candidate(self) -> int:
+        """The earliest smoothed index at which a future extremum (of either kind) can lie."""
+        e = self.end
+        lo = max(e - self.window, self._anchor, self.start)
+        if lo >= e:
+            return e
+        seg = self._y[lo - self._y0 : e - self._y0]
+        return lo + int(np.argmin(seg) if self.mode == "trough" else np.argmax(seg))
+
+    def max_between(self, lo: int, hi: int) -> float:
+        """Highest smoothed value over [lo, hi) still buffered (NaN if none)."""
+        a, b = max(lo, self._y0) - self._y0, min(hi, self.end) - self._y0
+        return float(self._y[a:b].max()) if b > a else math.nan
+
+    # -- feeding ----------------------------------------------------------------------------
+    def feed(self, samples: np.ndarray) -> list[Extremum]:
+        """Finite raw samples continuing at `next_raw`; the extrema they confirm, in order."""
+        n = len(samples)
+        if n == 0:
+            return []
+        raw = np.concatenate((self._tail, samples))  # float64, the FIR's history first
+        self._next_raw += n
+        k = len(self.kernel)
+        self._tail = raw[-(k - 1) :] if k > 1 else raw[:0]
+        if len(raw) < k:
+            return []
+        s = self._y0 + len(self._y)
+        self._y = np.concatenate((self._y, np.convolve(raw, self.kernel, mode="valid")))
+        return self._scan(s)
+
+    def trim(self) -> None:
+        """Drop smoothed samples no window needs any more (after the caller used the events:
+        `max_between` may still look back to them)."""
+        if len(self._y) > self._keep:
+            cut = len(self._y) - self._keep
+            self._y = self._y[cut:]
+            self._y0 += cut
+
+    def _advance_blocks(
+        self, s: int, e: int, new_hi: float, new_lo: float
+    ) -> list[tuple[int, int, float, float, float, float]]:
+        """Update the block ranges with smoothed samples [s, e) (highest `new_hi`, lowest
+        `new_lo`); per piece of one block: (lo, hi, top and bottom of the previous blocks, the
+        block's high and low before the piece)."""
+        b = self.block
+        k0, k1 = s // b, (e - 1) // b
+        pieces = []
+        for k in range(k0, k1 + 1):
+            lo, hi = max(k * b, s), min((k + 1) * b, e)
+            if k != self._block_k:  # entering block k: the one before is complete
+                self._ranges.append((self._block_hi, self._block_lo))
+                self._block_k, self._block_hi, self._block_lo = k, -np.inf, np.inf
+                self._top = max(r[0] for r in self._ranges)
+                self._bottom = min(r[1] for r in self._ranges)
+            pieces.append((lo, hi, self._top, self._bottom, self._block_hi, self._block_lo))
+            if k0 == k1:
+                seg_hi, seg_lo = new_hi, new_lo
+            else:
+                seg = self._y[lo - self._y0 : hi - self._y0]
+                seg_hi, seg_lo = float(seg.max()), float(seg.min())
+            self._block_hi = max(self._block_hi, seg_hi)
+            self._block_lo = min(self._block_lo, seg_lo)
+        return pieces
+
+    def _least_delta(self, pieces: list[tuple[int, int, float, float, float, float]]) -> float:
+        """The smallest delta over the pieces: the span only grows within a block, so each
+        piece's smallest is at its first sample."""
+        least = math.inf
+        for lo, _, top, bottom, bhi, blo in pieces:
+            v = float(self._y[lo - self._y0])
+            span = max(top, bhi, v) - min(bottom, blo, v)
+            least = min(least, max(self.floor, self.relative * span))
+        return least
+
+    def _deltas(self, s: int, e: int, pieces: list[tuple[int, int, float, float, float, float]]):
+        """delta for every smoothed index in [s, e): `relative` x the range of the previous
+        blocks and of the current block up to that sample (causal), at least `floor`."""
+        out = np.empty(e - s)
+        for lo, hi, top, bottom, bhi, blo in pieces:
+            seg = self._y[lo - self._y0 : hi - self._y0]
+            highs = np.maximum.accumulate(seg)
+            np.maximum(highs, max(top, bhi), out=highs)
+            lows = np.minimum.accumulate(seg)
+            np.minimum(lows, min(bottom, blo), out=lows)
+            highs -= lows
+            highs *= self.relative
+            out[lo - s : hi - s] = np.maximum(highs, self.floor)
+        return out
+
+    def _scan(self, s: int) -> list[Extremum]:
+        e, w, y0 = self.end, self.window, self._y0
+        new = self._y[s - y0 :]
+        new_hi, new_lo = float(new.max()), float(new.min())
+        pieces = self._advance_blocks(s, e, new_hi, new_lo)
+        # fast path: no confirmation is possible if even the largest rise (fall) over the new
+        # samples against the lowest (highest) point of every window stays within delta
+        old = self._y[max(s - w, self._anchor, self.start) - y0 : s - y0]
+        if self.mode == "trough":
+            bound = new_hi - (min(new_lo, float(old.min())) if len(old) else new_lo)
+        else:
+            bound = (max(new_hi, float(old.max())) if len(old) else new_hi) - new_lo
+        if bound <= self._least_delta(pieces):
+            return []
+        delta = self._deltas(s, e, pieces)
+        lo = max(s - w, self.start)
+        seg = self._y[lo - self._y0 : e - self._y0]
+        hits: dict[str, np.ndarray] = {}
+
+        def hits_for(mode: str) -> np.ndarray:
+            """Indices in [s, e) whose trailing window confirms an extremum of `mode`."""
+            if mode not in hits:
+                y = seg[s - lo :]
+                if mode == "trough":
+                    hits[mode] = np.flatnonzero(y - _running(seg, w, e - s, np.min) > delta) + s
+                else:
+                    hits[mode] = np.flatnonzero(_running(seg, w, e - s, np.max) - y > delta) + s
+            return hits[mode]
+
+        out: list[Extremum] = []
+        c = s
+        while c < e:
+            found = self._next(c, s, e, delta, hits_for(self.mode))
+            if found is None:
+                break
+            out.append(found)
+            self.mode = "peak" if found.kind == "trough" else "trough"
+            self._anchor = found.index
+            c = found.confirmed_at + 1
+        return out
+
+    def _next(self, c: int, s: int, e: int, delta: np.ndarray, hits: np.ndarray) -> Extremum | None:
+        """The first extremum confirmed at or after c (before e) in the current mode."""
+        a, w, y0 = self._anchor, self.window, self._y0
+        trough = self.mode == "trough"
+        f = None
+        clip_end = min(e, a + w)
+        if c < clip_end:  # windows cut short by the last extremum: [a, c']
+            part = self._y[a - y0 : clip_end - y0]
+            if trough:
+                excess = part - np.minimum.accumulate(part)
+            else:
+                excess = np.maximum.accumulate(part) - part
+            excess = excess[c - a :]
+            over = np.flatnonzero(excess > delta[c - s : clip_end - s])
+            if len(over):
+                f = c + int(over[0])
+        if f is None:
+            j = int(np.searchsorted(hits, max(c, clip_end)))
+            if j == len(hits):
+                return None
+            f = int(hits[j])
+        lo = max(f - w, a)
+        win = self._y[lo - y0 : f + 1 - y0]
+        if trough and self.trough_tolerance > 0:  # where the rise leaves the bottom
+            near = win <= win.min() + self.trough_tolerance * delta[f - s]
+            i = lo + len(win) - 1 - int(np.argmax(near[::-1]))
+        else:
+            i = lo + int(np.argmin(win) if trough else np.argmax(win))
+        return Extremum("trough" if trough else "peak", i, float(self._y[i - y0]), f)
+
+
+def _running(seg: np.ndarray, w: int, n: int, reduce: Callable[..., np.ndarray]) -> np.ndarray:
+    """min or max (`reduce`) of the trailing windows [j - w, j] (clipped at the start of `seg`)
+    for the last `n` samples of `seg`."""
+    if len(seg) == n + w and n <= 256:  # full history: a strided view is cheapest
+        st = seg.strides[0]
+        return reduce(as_strided(seg, shape=(n, w + 1), strides=(st, st), writeable=False), axis=1)
+    filt = minimum_filter1d if reduce is np.min else maximum_filter1d
+    return filt(seg, w + 1, origin=w // 2, mode="nearest")[len(seg) - n :]
+
+
+def finite_runs(samples: np.ndarray) -> Iterator[tuple[int, int, bool]]:
+    """(start, stop, finite) runs of a 1-D array, in order."""
+    if len(samples) == 0:
+        return
+    if math.isfinite(float(samples.sum())):  # one pass; NaN or inf (or overflow) look closer
+        yield 0, len(samples), True
+        return
+    finite = np.isfinite(samples)
+    edges = np.flatnonzero(np.diff(finite.astype(np.int8))) + 1
+    bounds = [0, *edges.tolist(), len(samples)]
+    for a, b in itertools.pairwise(bounds):
+        yield a, b, bool(finite[a])
+
+
+def check_chunk(name: str, expected: int | None, first_index: int, samples: np.ndarray) -> None:
+    """The feed contract shared by the waveform detectors (docs/analysis.md)."""
+    if samples.ndim != 1:
+        raise ValueError(f"{name}.feed needs 1-D samples, got shape {samples.shape}")
+    if expected is not None and first_index != expected:
+        raise ValueError(
+            f"{name}.feed: first_index {first_index} does not continue at {expected}; "
+            "call gap(next_index) first for a discontinuity"
+        )
+
+
+def rate_per_min(times: list[float], t_s: float, window_s: float, last_n: int | None) -> float:
+    """60 / mean interval of the events in [t_s - window_s, t_s); NaN with fewer than two."""
+    recent = [t for t in times if t_s - window_s <= t < t_s]
+    if last_n is not None:
+        recent = recent[-(last_n + 1) :]
+    if len(recent) < 2:
+        return math.nan
+    return 60.0 * (len(recent) - 1) / (recent[-1] - recent[0])
+
+
+@dataclass(slots=True)
+class PlethOutput:
+    """Pulses confirmed by one call; every pulse before `analysed_through` has been reported."""
+
+    pulses: list[Pulse] = field(default_factory=list)
+    analysed_through: int = 0
+
+
+class PulseDetector:
+    """Pulses of one pleth channel at `fs` (a.u., any scale above `FLOOR`)."""
+
+    SMOOTH_S = 0.04
+    PEAK_WINDOW_S = 0.5  # a peak must be confirmed within this (the fall takes ~0.1 s)
+    RELATIVE = 0.3
+    FLOOR = 0.05  # a.u.: smallest pulse swing; above respiratory baseline modulation (~0.03)
+    BLOCK_S = 0.5
+    RANGE_S = 3.0  # covers a full cycle at 30 /min with margin
+    RATE_WINDOW_S = 8.0
+    STALE_S = 4.0  # no pulse for this long: no rate
+    MEMORY_S = 60.0  # pulse times kept for `pulse_rate` queries into the recent past
+    LOOKAHEAD_S = PEAK_WINDOW_S + SMOOTH_S / 2  # nominal; each instance holds its exact one
+
+    def __init__(self, fs: Fraction) -> None:
+        self.fs = Fraction(fs)
+        if self.fs <= 0:
+            raise ValueError(f"PulseDetector needs a positive sample rate, got {fs}")
+        self._tracker = SwingTracker(
+            float(self.fs),
+            smooth_s=self.SMOOTH_S,
+            window_s=self.PEAK_WINDOW_S,
+            floor=self.FLOOR,
+            relative=self.RELATIVE,
+            block_s=self.BLOCK_S,
+            range_s=self.RANGE_S,
+        )
+        # the exact bound at this rate (window and FIR rounded to whole samples)
+        self.LOOKAHEAD_S = (self._tracker.window + self._tracker.delay) / float(self.fs)
+        self._expected: int | None = None
+        self._foot = math.nan
+        self._recent: deque[float] = deque()
+
+    def feed(self, first_index: int, samples: np.ndarray) -> PlethOutput:
+        samples = np.asarray(samples)
+        check_chunk("PulseDetector", self._expected, first_index, samples)
+        if self._expected is None:
+            self._tracker.reset(first_index)
+        out = PlethOutput()
+        for a, b, finite in finite_runs(samples):
+            if finite:
+                for ext in self._tracker.feed(samples[a:b]):
+                    self._take(ext, out)
+                self._tracker.trim()
+            else:
+                self._restart(first_index + b)
+        self._expected = first_index + len(samples)
+        out.analysed_through = self._tracker.earliest_candidate()
+        return out
+
+    def gap(self, next_index: int) -> PlethOutput:
+        """A discontinuity: forget the signal's state; the next feed starts at `next_index`."""
+        self._restart(next_index)
+        self._expected = next_index
+        return PlethOutput([], next_index)
+
+    def _restart(self, next_index: int) -> None:
+        self._tracker.reset(next_index)
+        self._foot = math.nan
+
+    def _take(self, ext: Extremum, out: PlethOutput) -> None:
+        if ext.kind == "trough":
+            self._foot = ext.value
+            return
+        if math.isnan(self._foot):
+            return
+        t_s = float(ext.index / self.fs)
+        pulse = Pulse(ext.index, t_s, ext.value - self._foot, ext.confirmed_at + self._delay)
+        out.pulses.append(pulse)
+        self._recent.append(t_s)
+        while self._recent and self._recent[0] < t_s - self.MEMORY_S:
+            self._recent.popleft()
+
+    @property
+    def _delay(self) -> int:
+        return self._tracker.delay
+
+    def pulse_rate(self, t_s: float) -> float:
+        """Pulse rate (/min) from the pulses in the last `RATE_WINDOW_S` before `t_s` (at most
+        `MEMORY_S` before the newest pulse, and analysed past: see `analysed_through`); NaN with
+        fewer than two pulses there or none in the last `STALE_S` (no rate to show: whether
+        that means no pulse or no probe is the caller's knowledge, from the device status)."""
+        times = list(self._recent)
+        recent = [t for t in times if t < t_s]
+        if not recent or t_s - recent[-1] > self.STALE_S:
+            return math.nan
+        return rate_per_min(times, t_s, self.RATE_WINDOW_S, None)
