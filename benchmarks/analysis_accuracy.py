@@ -16,7 +16,8 @@ which knows the truth (beat times and labels, rhythm episodes):
    MOTION_PER_MIN), `mains_mv` (per-lead amplitude). Detectors on the same samples: Vigil's
    `EcgFrontEnd` on leads I, II, III and on lead II alone, neurokit2's default detector
    (`ecg_peaks`, method "neurokit") on raw lead II, and on lead II after `ecg_clean` (the
-   library's documented pipeline).
+   library's documented pipeline). Vigil is compared with whichever neurokit2 variant did
+   better on each condition (min(Se, +P)): the baseline at its best.
 2. Detection delay of asystole, VT and VF: episodes that start 12-13 s into a record of a
    different simulated patient each (seed), after sinus rhythm at 55-100 /min, with baseline
    wander 0.05-0.15 mV and EMG 0.01-0.03 mV; VT at 110-220 /min; asystole with or without P
@@ -25,7 +26,8 @@ which knows the truth (beat times and labels, rhythm episodes):
    decided, look-ahead included) minus the ground-truth episode start
    (`SignalBlock.episodes`). Where `decided_at_s` is NaN the delay is onset_s plus the
    pipeline's stated look-ahead (counted in `delay_source`). Episodes in which the
-   `organised_qrs` rule vetoed a fibrillatory window are listed (the rule's cost in delay).
+   `organised_qrs` rule vetoed a fibrillatory window are listed: in VT episodes these are
+   VF alarms on VT the rule prevented, in VF episodes its cost in delay.
 3. False alarms over long normal sinus rhythm with realistic noise and electrode-motion
    bursts, analysed with the fusion rules on and off (`AnalysisSettings(fusion=...)`): every
    physiological condition counts, per kind; `AnalysisResult.suppressed` lists what the
