@@ -54,6 +54,7 @@ from vigil.runtime.analysis.beat_morphology import (
 )
 from vigil.runtime.analysis.condition import Condition, condition
 from vigil.runtime.analysis.events import Beat, EcgWindow, RPeak
+from vigil.runtime.analysis.feed_contract import check_feed
 from vigil.runtime.analysis.settings import ModelSettings
 from vigil.runtime.artifact_loader import shipped_artifact
 
@@ -320,16 +321,7 @@ class BeatClassifier:
     ) -> list[Beat]:
         """Beats whose classification window is now complete, in index order."""
         samples = np.asarray(samples)
-        if samples.ndim != 2 or samples.shape[0] != len(self.leads):
-            raise ValueError(
-                f"beat classifier: samples must be (n_leads={len(self.leads)}, n), "
-                f"got shape {samples.shape}"
-            )
-        if self._next is not None and first_index != self._next:
-            raise ValueError(
-                f"beat classifier: feed starts at {first_index}, expected {self._next}; "
-                "call gap(next_index) at a discontinuity"
-            )
+        check_feed("BeatClassifier", self._next, first_index, samples, rows=len(self.leads))
         if self._next is None:
             self._restart(first_index)
         self._history.append(samples)

@@ -54,6 +54,7 @@ from vigil.runtime.analysis.condition import (
     register_kind,
 )
 from vigil.runtime.analysis.events import RPeak
+from vigil.runtime.analysis.feed_contract import check_feed
 from vigil.runtime.analysis.settings import CustomDetectorSettings, ModelSettings
 from vigil.runtime.analysis.trend_anomaly import LoadedModel, load_model, model_unavailable
 
@@ -254,15 +255,9 @@ class CustomDetector:
         if self.lead is None or self.ecg_fs is None:
             raise ValueError(f"custom detector {self.cfg.name} reads numerics, not an ECG lead")
         samples = np.asarray(samples, dtype=np.float32)
-        if samples.ndim != 1:
-            raise ValueError(f"CustomDetector.feed needs 1-D samples, got shape {samples.shape}")
+        check_feed("CustomDetector", self._expected, first_index, samples, rows=None)
         if self._expected is None:
             self._ecg0 = first_index
-        elif first_index != self._expected:
-            raise ValueError(
-                f"CustomDetector.feed: first_index {first_index} does not continue at "
-                f"{self._expected}"
-            )
         self._expected = first_index + len(samples)
         inp = self._input
         if inp is None or self.model is None:

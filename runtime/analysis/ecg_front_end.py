@@ -29,6 +29,7 @@ import numpy as np
 
 from vigil.runtime.analysis.ecg_filters import EcgFilterBank
 from vigil.runtime.analysis.events import EcgWindow, LeadQuality, RPeak
+from vigil.runtime.analysis.feed_contract import check_feed
 from vigil.runtime.analysis.lead_quality import (
     LeadsOffTimeline,
     WindowStats,
@@ -135,19 +136,11 @@ class EcgFrontEnd:
         """Take the next samples, (n_leads, n) in mV with rows in `leads` order; NaN or inf
         samples are missing data."""
         x = np.asarray(samples)
-        if x.ndim != 2 or x.shape[0] != self._n:
-            raise ValueError(
-                f"ECG samples must have shape ({self._n}, n) for leads {self.leads}, got {x.shape}"
-            )
+        check_feed("EcgFrontEnd", self._end, first_index, x, rows=self._n)
         if self._end is None:
             if first_index < 0:
                 raise ValueError(f"ECG sample indices start at 0, got {first_index}")
             self._restart(int(first_index))
-        elif first_index != self._end:
-            raise ValueError(
-                f"ECG feed starts at index {first_index} but the previous samples ended at "
-                f"{self._end}; call gap({first_index}) first"
-            )
         out = EcgOutput()
         step = SLICE_WINDOWS * self._w
         for a in range(0, x.shape[1], step):

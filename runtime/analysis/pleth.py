@@ -36,6 +36,7 @@ from numpy.lib.stride_tricks import as_strided
 from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 from vigil.runtime.analysis.events import Pulse
+from vigil.runtime.analysis.feed_contract import check_feed
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,17 +307,6 @@ def finite_runs(samples: np.ndarray) -> Iterator[tuple[int, int, bool]]:
         yield a, b, bool(finite[a])
 
 
-def check_chunk(name: str, expected: int | None, first_index: int, samples: np.ndarray) -> None:
-    """The feed contract shared by the waveform detectors (docs/analysis.md)."""
-    if samples.ndim != 1:
-        raise ValueError(f"{name}.feed needs 1-D samples, got shape {samples.shape}")
-    if expected is not None and first_index != expected:
-        raise ValueError(
-            f"{name}.feed: first_index {first_index} does not continue at {expected}; "
-            "call gap(next_index) first for a discontinuity"
-        )
-
-
 def rate_per_min(times: list[float], t_s: float, window_s: float, last_n: int | None) -> float:
     """60 / mean interval of the events in [t_s - window_s, t_s); NaN with fewer than two."""
     recent = [t for t in times if t_s - window_s <= t < t_s]
@@ -370,7 +360,7 @@ class PulseDetector:
 
     def feed(self, first_index: int, samples: np.ndarray) -> PlethOutput:
         samples = np.asarray(samples)
-        check_chunk("PulseDetector", self._expected, first_index, samples)
+        check_feed("PulseDetector", self._expected, first_index, samples, rows=None)
         if self._expected is None:
             self._tracker.reset(first_index)
         out = PlethOutput()

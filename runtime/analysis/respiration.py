@@ -33,10 +33,10 @@ from fractions import Fraction
 import numpy as np
 
 from vigil.runtime.analysis.events import Breath
+from vigil.runtime.analysis.feed_contract import check_feed
 from vigil.runtime.analysis.pleth import (
     Extremum,
     SwingTracker,
-    check_chunk,
     finite_runs,
     rate_per_min,
 )
@@ -91,7 +91,7 @@ class BreathDetector:
 
     def feed(self, first_index: int, samples: np.ndarray) -> RespOutput:
         samples = np.asarray(samples)
-        check_chunk("BreathDetector", self._expected, first_index, samples)
+        check_feed("BreathDetector", self._expected, first_index, samples, rows=None)
         if self._expected is None:
             self._tracker.reset(first_index)
         out = RespOutput()

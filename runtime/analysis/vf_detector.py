@@ -58,6 +58,7 @@ from scipy.signal import butter
 
 from vigil.runtime.analysis.beat_classifier import LeadHistory
 from vigil.runtime.analysis.events import EcgWindow
+from vigil.runtime.analysis.feed_contract import check_feed
 
 LEAKAGE_THRESHOLD = 0.406  # l0 with QRS detection (Amann et al. 2005, via a summary)
 MIN_MEAN_ABS_MV = 0.05  # quieter leads are not fibrillatory
@@ -131,16 +132,7 @@ class VfDetector:
     ) -> list[VfDecision]:
         """Decisions for the analysable windows the front end just reported, in order."""
         samples = np.asarray(samples)
-        if samples.ndim != 2 or samples.shape[0] != len(self.leads):
-            raise ValueError(
-                f"VF detector: samples must be (n_leads={len(self.leads)}, n), "
-                f"got shape {samples.shape}"
-            )
-        if self._next is not None and first_index != self._next:
-            raise ValueError(
-                f"VF detector: feed starts at {first_index}, expected {self._next}; "
-                "call gap(next_index) at a discontinuity"
-            )
+        check_feed("VfDetector", self._next, first_index, samples, rows=len(self.leads))
         if self._next is None:
             self.gap(first_index)
         h = self._history
