@@ -109,9 +109,12 @@ def pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.2f} %"
 
 
+COUNTS = ("tp", "fn", "fp", "v_tp", "v_fn", "v_fp")
+
+
 @dataclass(slots=True)
 class Tally:
-    """Gross EC57 counts over several records."""
+    """Gross EC57 counts over several records; the rates are `ec57.Ec57Score`'s own."""
 
     tp: int = 0
     fn: int = 0
@@ -120,46 +123,44 @@ class Tally:
     v_fn: int = 0
     v_fp: int = 0
 
-    def add(self, s: ec57.Ec57Score) -> None:
-        self.tp += s.tp
-        self.fn += s.fn
-        self.fp += s.fp
-        self.v_tp += s.v_tp
-        self.v_fn += s.v_fn
-        self.v_fp += s.v_fp
-
-    def merge(self, other: Tally) -> None:
-        for k in ("tp", "fn", "fp", "v_tp", "v_fn", "v_fp"):
+    def add(self, other: ec57.Ec57Score | Tally) -> None:
+        for k in COUNTS:
             setattr(self, k, getattr(self, k) + getattr(other, k))
+
+    merge = add
+
+    def score(self) -> ec57.Ec57Score:
+        return ec57.Ec57Score(**{k: getattr(self, k) for k in COUNTS}, start_s=0.0, end_s=math.inf)
 
     @property
     def se(self) -> float | None:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
+        return self.score().se
 
     @property
     def ppv(self) -> float | None:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
+        return self.score().ppv
 
     @property
     def v_se(self) -> float | None:
-        return self.v_tp / (self.v_tp + self.v_fn) if self.v_tp + self.v_fn else None
+        return self.score().v_se
 
     @property
     def v_ppv(self) -> float | None:
-        return self.v_tp / (self.v_tp + self.v_fp) if self.v_tp + self.v_fp else None
+        return self.score().v_ppv
 
     def as_dict(self) -> dict[str, float | int | None]:
+        score = self.score()
         return {
             "tp": self.tp,
             "fn": self.fn,
             "fp": self.fp,
-            "se": self.se,
-            "ppv": self.ppv,
+            "se": score.se,
+            "ppv": score.ppv,
             "v_tp": self.v_tp,
             "v_fn": self.v_fn,
             "v_fp": self.v_fp,
-            "v_se": self.v_se,
-            "v_ppv": self.v_ppv,
+            "v_se": score.v_se,
+            "v_ppv": score.v_ppv,
         }
 
 
