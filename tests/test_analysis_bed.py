@@ -7,6 +7,7 @@ import random
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
@@ -136,3 +137,18 @@ def test_the_bed_analysis_runs_where_torch_cannot_be_imported():
     assert out.returncode == 0, out.stderr
     assert "vt" in out.stdout
     assert "model:ecg_beat" in out.stdout
+
+
+def test_repeated_and_lost_pleth_samples_are_counted_beside_the_ecg_ones():
+    sim = PatientSimulator("normal", 2)
+    first = list(block_records(sim.render(0, 5), sim))
+    pleth = next(r for r in first if getattr(r, "kind", "") == "PLETH")
+    again = replace(pleth, first_index=pleth.end_index - 25, samples=pleth.samples[-25:])
+    later = list(block_records(sim.render(5, 10), sim))
+    # the 5-10 s pleth never arrives, so the 10-12 s pleth starts after a hole
+    lost = [r for r in later if getattr(r, "kind", "") != "PLETH"]
+    more = list(block_records(sim.render(10, 12), sim))
+    result = analyze_records([*first, again, *lost, *more], AnalysisSettings(bed="b1"))
+    assert result.counters["samples_overlapped"] == 25
+    assert result.counters["channel_restarts"] == 1  # a 5 s hole restarts the pulse detector
+    assert result.counters["ecg_samples"] == 12 * 500

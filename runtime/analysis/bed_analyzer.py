@@ -43,8 +43,8 @@ from vigil.runtime.analysis.heart_rate import HeartRateMeter
 from vigil.runtime.analysis.lead_alignment import LeadAligner
 from vigil.runtime.analysis.limits import LimitDetector
 from vigil.runtime.analysis.news2 import News2Scorer
-from vigil.runtime.analysis.pleth import PulseDetector
-from vigil.runtime.analysis.respiration import BreathDetector
+from vigil.runtime.analysis.pleth import PlethOutput, PulseDetector
+from vigil.runtime.analysis.respiration import BreathDetector, RespOutput
 from vigil.runtime.analysis.result import AnalysisStep
 from vigil.runtime.analysis.settings import AnalysisSettings
 from vigil.runtime.analysis.status import StatusDetector
@@ -91,10 +91,8 @@ class BedAnalyzer:
         self._hr = HeartRateMeter(settings.arrhythmia.hr_average_beats)
         self._fusion = PulseFusion(enabled=settings.fusion)
         self._leads_off: tuple[str, ...] = ()
-        self._pleth: PulseDetector | None = None
-        self._pleth_next = 0
-        self._resp: BreathDetector | None = None
-        self._resp_next = 0
+        self._pleth: _WaveStream | None = None
+        self._resp: _WaveStream | None = None
         self._apnea = ApneaDetector(self.bed, settings)
         self._limits = LimitDetector(self.bed, settings)
         self._news2 = News2Scorer(self.bed, settings)
@@ -108,14 +106,7 @@ class BedAnalyzer:
         self._status = StatusDetector(self.bed)
         self._probe_on = True
         self._derived_next_s = 1  # next whole second at which derived numerics are due
-        self.counters: dict[str, int] = {
-            "ecg_samples": 0,
-            "ecg_leads_ignored": 0,
-            "samples_overlapped": 0,
-            "samples_filled": 0,
-            "channel_restarts": 0,
-            "records_ignored": 0,
-        }
+        self._counts = {"ecg_samples": 0, "ecg_leads_ignored": 0, "records_ignored": 0}
         self._startup = self._trend.startup_conditions() + [
             c for d in self._custom for c in d.startup_conditions()
         ]
@@ -133,6 +124,23 @@ class BedAnalyzer:
     def ecg_fs(self) -> Fraction | None:
         return self._ecg_fs
 
+    @property
+    def counters(self) -> dict[str, int]:
+        """Samples analysed, and every sample or record that was not analysed as sent:
+        repeated (overlapped), lost and filled with NaN (filled), holes too long to fill
+        (channel restarts), leads and records ignored."""
+        counts = dict(self._counts)
+        streams = [s for s in (self._pleth, self._resp) if s is not None]
+        aligner = self._aligner
+        counts["samples_overlapped"] = sum(s.overlapped for s in streams) + (
+            aligner.overlapped_samples if aligner else 0
+        )
+        counts["samples_filled"] = sum(s.filled for s in streams) + (
+            aligner.filled_samples if aligner else 0
+        )
+        counts["channel_restarts"] = sum(s.restarts for s in streams)
+        return counts
+
     def feed(self, record: Record) -> AnalysisStep:
         step = AnalysisStep()
         if self._startup:
@@ -148,16 +156,16 @@ class BedAnalyzer:
             elif record.kind == "RESPIRATION":
                 self._resp_chunk(record, step)
             else:
-                self.counters["records_ignored"] += 1
+                self._counts["records_ignored"] += 1
         elif isinstance(record, Numerics):
             if self.derive_numerics:
-                self.counters["records_ignored"] += 1
+                self._counts["records_ignored"] += 1
             else:
                 self._numerics(record.device_time_us / 1e6, record.values, step)
         elif isinstance(record, DeviceStatus):
             self._device_status(record, step)
         else:
-            self.counters["records_ignored"] += 1
+            self._counts["records_ignored"] += 1
         return step
 
     def finish(self) -> AnalysisStep:
@@ -178,7 +186,7 @@ class BedAnalyzer:
             return
         lead = ECG_LEADS[chunk.kind]
         if chunk.rate != self._ecg_fs or self._aligner is None or lead not in self._aligner.leads:
-            self.counters["ecg_leads_ignored"] += 1
+            self._counts["ecg_leads_ignored"] += 1
             return
         self._aligner.add(lead, chunk.first_index, chunk.samples)
         self._run_ecg(step)
@@ -213,7 +221,7 @@ class BedAnalyzer:
             if c.rate == fs:
                 self._aligner.add(ECG_LEADS[c.kind], c.first_index, c.samples)
             else:
-                self.counters["ecg_leads_ignored"] += 1
+                self._counts["ecg_leads_ignored"] += 1
         self._run_ecg(step)
 
     def _run_ecg(self, step: AnalysisStep) -> None:
@@ -225,7 +233,7 @@ class BedAnalyzer:
         assert self._ecg_fs is not None
         while (block := self._aligner.take()) is not None:
             first, samples = block
-            self.counters["ecg_samples"] += samples.shape[1]
+            self._counts["ecg_samples"] += samples.shape[1]
             out = self._front.feed(first, samples)
             beats = self._classifier.feed(first, samples, out.peaks, out.windows)
             vf = self._vf.feed(first, samples, out.windows)
@@ -247,71 +255,31 @@ class BedAnalyzer:
             self._emit(step, self._fusion.step(candidates, through_s), through_s)
             if self.derive_numerics:  # the heart rate is final up to beats_through
                 self._derive_numerics(float(beats_through / self._ecg_fs), step)
-        self.counters["samples_overlapped"] = self._aligner.overlapped_samples
-        self.counters["samples_filled"] = self._aligner.filled_samples
 
     # -- pleth and respiration --------------------------------------------------------------
     def _pleth_chunk(self, chunk: WaveformChunk, step: AnalysisStep) -> None:
         if self._pleth is None:
-            self._pleth = PulseDetector(chunk.rate)
-            self._pleth_fs = chunk.rate
-            self._pleth_next = chunk.first_index
-            if chunk.first_index:
-                self._pleth.gap(chunk.first_index)
-        samples = self._continuous(chunk, self._pleth_next, self._pleth_fs, self._pleth.gap)
-        if samples is None:
+            self._pleth = _WaveStream(PulseDetector(chunk.rate), chunk)
+        fed = self._pleth.feed(chunk)
+        if fed is None:
             return
-        first = self._pleth_next
-        out = self._pleth.feed(first, samples)
-        self._pleth_next = first + len(samples)
-        fs = float(self._pleth_fs)
+        out, _ = fed
         self._fusion.add_pulses(
-            [p.t_s for p in out.pulses], out.analysed_through / fs, self._probe_on
+            [p.t_s for p in out.pulses], out.analysed_through / float(chunk.rate), self._probe_on
         )
 
     def _resp_chunk(self, chunk: WaveformChunk, step: AnalysisStep) -> None:
         if self._resp is None:
-            self._resp = BreathDetector(chunk.rate)
-            self._resp_fs = chunk.rate
-            self._resp_next = chunk.first_index
-            if chunk.first_index:
-                self._resp.gap(chunk.first_index)
+            self._resp = _WaveStream(BreathDetector(chunk.rate), chunk)
             if not self._leads_off:
                 self._apnea.restart(chunk.first_index / float(chunk.rate))
-        samples = self._continuous(chunk, self._resp_next, self._resp_fs, self._resp.gap)
-        if samples is None:
+        fed = self._resp.feed(chunk)
+        if fed is None:
             return
-        first = self._resp_next
-        out = self._resp.feed(first, samples)
-        self._resp_next = first + len(samples)
-        through_s = out.analysed_through / float(self._resp_fs)
+        out, samples = fed
+        through_s = out.analysed_through / float(chunk.rate)
         valid = not self._leads_off and (bool(np.isfinite(samples).any()) if len(samples) else True)
         self._emit(step, self._apnea.update(out.breaths, through_s, valid), through_s)
-
-    def _continuous(
-        self, chunk: WaveformChunk, expected: int, fs: Fraction, gap: Callable[[int], object]
-    ) -> np.ndarray | None:
-        """The chunk's samples from `expected` on, holes filled with NaN or restarted."""
-        samples = np.asarray(chunk.samples, dtype=np.float32)
-        first = chunk.first_index
-        if first < expected:
-            skip = expected - first
-            self.counters["samples_overlapped"] += min(skip, len(samples))
-            samples = samples[skip:]
-            return samples if len(samples) else None
-        hole = first - expected
-        if hole == 0:
-            return samples
-        if hole <= MAX_FILL_S * fs:
-            self.counters["samples_filled"] += hole
-            return np.concatenate([np.full(hole, np.nan, dtype=np.float32), samples])
-        self.counters["channel_restarts"] += 1
-        gap(first)
-        if chunk.kind == "PLETH":
-            self._pleth_next = first
-        else:
-            self._resp_next = first
-        return samples
 
     # -- numerics and status ----------------------------------------------------------------
     def _numerics(self, t_s: float, values: dict[str, float], step: AnalysisStep) -> None:
@@ -328,8 +296,8 @@ class BedAnalyzer:
             self._derived_next_s += 1
             values = {
                 "hr": self._hr.rate_at(t),
-                "pulse_rate": self._pleth.pulse_rate(t) if self._pleth else math.nan,
-                "resp_rate": self._resp.respiration_rate(t) if self._resp else math.nan,
+                "pulse_rate": self._pleth.detector.pulse_rate(t) if self._pleth else math.nan,
+                "resp_rate": self._resp.detector.respiration_rate(t) if self._resp else math.nan,
             }
             self._numerics(t, values, step)
 
@@ -366,3 +334,41 @@ def _lead_of(label: str) -> str:
 
 def _is_ecg(record: Record) -> bool:
     return isinstance(record, WaveformChunk) and record.kind in ECG_LEADS
+
+
+class _WaveStream:
+    """One single-channel waveform (pleth or respiration): its detector and where the next
+    chunk must continue. Repeated samples are dropped, short holes (up to `MAX_FILL_S`) are
+    filled with NaN (missing data), longer ones restart the detector (`gap`); all counted."""
+
+    def __init__(self, detector: PulseDetector | BreathDetector, first: WaveformChunk) -> None:
+        self.detector = detector
+        self.fs = first.rate
+        self.next = first.first_index
+        self.overlapped = self.filled = self.restarts = 0
+        if self.next:
+            detector.gap(self.next)
+
+    def feed(self, chunk: WaveformChunk) -> tuple[PlethOutput | RespOutput, np.ndarray] | None:
+        """The detector's output for this chunk and the samples it was fed, or None when the
+        chunk held only samples already analysed."""
+        samples = np.asarray(chunk.samples, dtype=np.float32)
+        first = chunk.first_index
+        if first < self.next:
+            skip = self.next - first
+            self.overlapped += min(skip, len(samples))
+            samples = samples[skip:]
+            if not len(samples):
+                return None
+        elif first > self.next:
+            hole = first - self.next
+            if hole <= MAX_FILL_S * self.fs:
+                self.filled += hole
+                samples = np.concatenate([np.full(hole, np.nan, dtype=np.float32), samples])
+            else:
+                self.restarts += 1
+                self.detector.gap(first)
+                self.next = first
+        out = self.detector.feed(self.next, samples)
+        self.next += len(samples)
+        return out, samples
