@@ -135,6 +135,7 @@ def export_reference(
                 progress=say,
                 targets=tuple(meta.get("int8_targets", ("trt", "cpu"))),
                 trt_exclude_output_ops=meta.get("int8_trt_exclude_output_ops", ()),
+                cpu_reduce_range=meta.get("int8_cpu_reduce_range", False),
             )
             variants += [
                 Variant(v.path.name, "int8", v.backends, v.metric_change, v.note) for v in made

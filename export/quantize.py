@@ -8,7 +8,7 @@ calibrated on the model's own generator data. Two targets differ, so both are wr
   Q/DQ support is INT8, not the INT32 bias dequantization ORT would insert).
 - `cpu` (`model.int8.cpu.onnx`, for ONNX Runtime on the CPU): unsigned 8-bit asymmetric
   activations, signed weights, which ran faster on the 2-core CPU (17.3 vs 12.8 ms on the
-  16-channel U-Net) because ORT's U8S8 kernels use the whole activation range.
+  earlier 16-channel U-Net) because ORT's U8S8 kernels use the whole activation range.
 
 A model may ask, in `meta["int8_trt_exclude_output_ops"]` (e.g. `["Conv"]`), for the `trt`
 variant to carry no Q/DQ on the outputs of those op types: Q/DQ then sit only on each Conv's
@@ -17,10 +17,17 @@ fuses Conv + ReLU and requantizes at the next input. Why it matters here: ONNX R
 Conv whose output is quantized into an integer QLinearConv, and on x86 without VNNI (AVX2) its
 S8S8 kernel goes through VPMADDUBSW, whose 16-bit pair sums saturate. The `trt` file is judged
 on the CPU, so those fused kernels judged the CPU's overflow, not the quantization TensorRT
-runs (int32 accumulation): the 16-channel U-Net scored Dice 0.59 fused against 0.934 with the
-same Q/DQ evaluated unfused. Without Q/DQ on Conv outputs ORT runs those Convs in float on
-the dequantized inputs, which is exactly the quantization error TensorRT will see. Default:
-none excluded (the graph as ORT's quantizer places it).
+runs (int32 accumulation): the earlier 16-channel U-Net scored Dice 0.59 fused against 0.934
+with the same Q/DQ evaluated unfused; the shipped low-resolution one 0.9541 against 0.9572.
+Without Q/DQ on Conv outputs ORT runs those Convs in float on the dequantized inputs, which is
+exactly the quantization error TensorRT will see. Default: none excluded (the graph as ORT's
+quantizer places it).
+
+A model may also ask, with `meta["int8_cpu_reduce_range"] = true`, for the `cpu` variant's
+weights to use 7 bits (ORT's `reduce_range`): the same VPMADDUBSW pair sums then stay below
+2 * 255 * 64 = 32,640, so the U8S8 kernels of AVX2 CPUs without VNNI cannot saturate, at no
+speed cost there (ORT recommends it for such CPUs); on VNNI CPUs it only gives up one bit of
+weight precision. Default: 8-bit weights.
 
 The static quantizer cannot handle LSTM, so a model chooses its mode in
 `meta["int8"]`: `"static"` (the default), `"dynamic"` (`quantize_dynamic`: INT8 weights,
@@ -143,11 +150,13 @@ def quantize_static_int8(
     per_channel: bool = True,
     model: str = "model",
     exclude_output_ops: Sequence[str] = (),
+    reduce_range: bool = False,
 ) -> Path:
     """A QDQ INT8 copy of `prepared` (a `preprocess`ed FP32 model) for `target`.
 
     `exclude_output_ops`: op types whose outputs get no Q/DQ (their consumers' inputs still
     do); see the module docstring for why the `trt` target may want `("Conv",)`.
+    `reduce_range`: 7-bit weights (the `cpu` target only; TensorRT wants the full range).
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -155,6 +164,8 @@ def quantize_static_int8(
         raise QuantizationError(f"{model}: unknown INT8 target {target!r} (trt or cpu)")
     if not calibration:
         raise QuantizationError(f"{model}: no calibration data: static INT8 needs some")
+    if reduce_range and target != "cpu":
+        raise QuantizationError(f"{model}: reduce_range (7-bit weights) is for the cpu target")
     if target == "trt":
         activations = QuantType.QInt8
         extra = {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False}
@@ -174,6 +185,7 @@ def quantize_static_int8(
             activation_type=activations,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
+            reduce_range=reduce_range,
             extra_options=extra,
         )
     except Exception as exc:  # the quantizer raises many types; name the model and step
@@ -244,12 +256,14 @@ def quantize_int8(
     progress: Progress | None = None,
     targets: Sequence[str] = ("trt", "cpu"),
     trt_exclude_output_ops: Sequence[str] = (),
+    cpu_reduce_range: bool = False,
 ) -> list[Int8Variant]:
     """Write the INT8 variants of `fp32` for `mode` into `out_dir`; each measured and judged.
     `targets` picks the static variants (a model whose symmetric variant fails its metric can
     ship the CPU one alone, with the reason in its meta). `trt_exclude_output_ops` (a model's
     `meta["int8_trt_exclude_output_ops"]`) leaves those op types' outputs unquantized in the
-    `trt` variant only.
+    `trt` variant only; `cpu_reduce_range` (`meta["int8_cpu_reduce_range"]`) gives the
+    `cpu` variant 7-bit weights.
 
     `measure(path) -> main metric` runs a variant on held-out data; without it (a user
     module with no evaluation) variants are written unmeasured and say so in their note.
@@ -283,6 +297,11 @@ def quantize_int8(
                 f"{model}: meta['int8_trt_exclude_output_ops'] must be a list of op type "
                 f"names (e.g. ['Conv']), not {trt_exclude_output_ops!r}"
             )
+        if not isinstance(cpu_reduce_range, bool):
+            raise QuantizationError(
+                f"{model}: meta['int8_cpu_reduce_range'] must be true or false, "
+                f"not {cpu_reduce_range!r}"
+            )
         made = []
         for target, file, backends in jobs:
             path = out_dir / file
@@ -295,9 +314,18 @@ def quantize_int8(
                 skip = tuple(trt_exclude_output_ops) if target == "trt" else ()
                 if skip:
                     kind += f", no Q/DQ on {'/'.join(skip)} outputs"
+                reduce = cpu_reduce_range and target == "cpu"
+                if reduce:
+                    kind += " (7-bit, reduce_range)"
                 say(f"INT8 ({target}): static QDQ, per-channel, {kind}, {len(batches)} batches")
                 quantize_static_int8(
-                    prepared, path, batches, target=target, model=model, exclude_output_ops=skip
+                    prepared,
+                    path,
+                    batches,
+                    target=target,
+                    model=model,
+                    exclude_output_ops=skip,
+                    reduce_range=reduce,
                 )
                 how = f"static QDQ, per-channel weights, {kind}"
             made.append((target, path, backends, how))

@@ -358,3 +358,45 @@ def test_trt_variant_can_keep_conv_outputs_unquantized_and_stay_symmetric(
             targets=("trt",),
             trt_exclude_output_ops="Conv",
         )
+
+
+def _int8_weights(path: Path) -> list[np.ndarray]:
+    """The quantized weight tensors (int8 initializers that a DequantizeLinear reads)."""
+    model = onnx.load(str(path))
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    return [
+        inits[n.input[0]]
+        for n in model.graph.node
+        if n.op_type == "DequantizeLinear"
+        and n.input[0] in inits
+        and inits[n.input[0]].dtype == np.int8
+        and inits[n.input[0]].ndim > 1
+    ]
+
+
+def test_cpu_variant_can_use_7_bit_weights(artifact, reference, tmp_path):
+    """meta['int8_cpu_reduce_range'] = true: the cpu variant's weights fit 7 bits (so AVX2's
+    VPMADDUBSW pair sums of u8 activations and weights cannot saturate); 8 bits otherwise."""
+    batches = list(reference.calibration_inputs(0, 32))
+    full = _int8_weights(artifact.directory / "model.int8.cpu.onnx")
+    assert full
+    assert max(int(np.abs(w.astype(np.int16)).max()) for w in full) > 64
+    (made,) = quantize_int8(
+        artifact.directory / "model.onnx",
+        tmp_path,
+        calibration=batches,
+        targets=("cpu",),
+        cpu_reduce_range=True,
+    )
+    assert "reduce_range" in made.note
+    reduced = _int8_weights(made.path)
+    assert len(reduced) == len(full)
+    assert max(int(np.abs(w.astype(np.int16)).max()) for w in reduced) <= 64
+    with pytest.raises(QuantizationError, match="int8_cpu_reduce_range"):
+        quantize_int8(
+            artifact.directory / "model.onnx",
+            tmp_path,
+            calibration=batches,
+            targets=("cpu",),
+            cpu_reduce_range="yes",
+        )

@@ -88,6 +88,8 @@ def test_model_is_fully_convolutional_and_keeps_the_frame_size():
             assert tuple(model(torch.zeros(shape)).shape) == shape
     assert REFERENCE.inputs[0].shape == ("batch", 1, 256, 256)
     assert REFERENCE.outputs[0].shape == ("batch", 1, 256, 256)
+    with pytest.raises(ValueError, match="multiples of 32"):
+        model(torch.zeros(1, 1, 256, 240))  # a stride-4 stem and three poolings: 32
 
 
 def test_reference_contract_inputs_and_meta():
