@@ -35,7 +35,7 @@ def train(
 
 REFERENCE = ReferenceModel(
     name="us_segmenter",
-    version="1.0.0",
+    version="2.0.0",
     task="segmentation",
     inputs=(
         TensorSpec(
