@@ -1,4 +1,5 @@
 """Candidate low-resolution U-Nets for the issue-4 segmenter (experiments only)."""
+
 from __future__ import annotations
 
 import torch
@@ -6,8 +7,18 @@ from torch import nn
 
 
 def cbr(c_in, c_out, k=3, s=1):
-    return [nn.Conv2d(c_in, c_out, k, stride=s, padding=(k - 1) // 2 if s == 1 else (k - s + 1) // 2 if k > s else 0, bias=False),
-            nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    return [
+        nn.Conv2d(
+            c_in,
+            c_out,
+            k,
+            stride=s,
+            padding=(k - 1) // 2 if s == 1 else (k - s + 1) // 2 if k > s else 0,
+            bias=False,
+        ),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    ]
 
 
 def block(c_in, c_out, n=2):
@@ -23,8 +34,16 @@ class LowResUNet(nn.Module):
     head: 1x1 conv w0 -> f*f*hc, PixelShuffle(f) -> hc x 256 x 256; hc == 1 gives logits directly,
     otherwise (refine) concat the input and a 3x3 conv (hc+1 -> 1)."""
 
-    def __init__(self, widths=(32, 64, 128, 256), f=4, stem="unshuffle", stem_w=None, refine_c=0,
-                 n_conv=2, first_n=2):
+    def __init__(  # noqa: PLR0917 (experiment knobs)
+        self,
+        widths=(32, 64, 128, 256),
+        f=4,
+        stem="unshuffle",
+        stem_w=None,
+        refine_c=0,
+        n_conv=2,
+        first_n=2,
+    ):
         super().__init__()
         self.f = f
         if stem == "unshuffle":
@@ -41,7 +60,9 @@ class LowResUNet(nn.Module):
             self.stem = nn.Sequential(*layers)
         elif stem == "patch":
             sw = stem_w or widths[0]
-            self.stem = nn.Sequential(nn.Conv2d(1, sw, f, stride=f, bias=False), nn.BatchNorm2d(sw), nn.ReLU(inplace=True))
+            self.stem = nn.Sequential(
+                nn.Conv2d(1, sw, f, stride=f, bias=False), nn.BatchNorm2d(sw), nn.ReLU(inplace=True)
+            )
             c = sw
         else:
             raise ValueError(stem)
@@ -53,8 +74,10 @@ class LowResUNet(nn.Module):
         self.bottom = block(widths[-2], widths[-1], n_conv)
         self.up = nn.ModuleList()
         self.merge = nn.ModuleList()
-        for w_low, w in zip(widths[:0:-1], widths[-2::-1]):
-            self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(w_low, w, 1)))
+        for w_low, w in zip(widths[:0:-1], widths[-2::-1], strict=False):
+            self.up.append(
+                nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(w_low, w, 1))
+            )
             self.merge.append(block(2 * w, w, n_conv))
         self.refine_c = refine_c
         hc = refine_c or 1
@@ -71,7 +94,7 @@ class LowResUNet(nn.Module):
             skips.append(x)
             x = self.pool(x)
         x = self.bottom(x)
-        for up, merge, skip in zip(self.up, self.merge, reversed(skips)):
+        for up, merge, skip in zip(self.up, self.merge, reversed(skips), strict=False):
             x = merge(torch.cat([up(x), skip], dim=1))
         y = self.shuffle(self.head(x))
         if self.refine_c:
@@ -119,6 +142,7 @@ def build(name):
 def _shipped():
     import importlib.util
     from pathlib import Path
+
     p = Path(__file__).resolve().parents[1] / "models" / "us_segmenter" / "model.py"
     spec = importlib.util.spec_from_file_location("shipped_unet", p)
     mod = importlib.util.module_from_spec(spec)
@@ -129,5 +153,5 @@ def _shipped():
 _build_named = build
 
 
-def build(name):  # noqa: F811
+def build(name):
     return _shipped() if name == "shipped" else _build_named(name)

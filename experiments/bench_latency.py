@@ -3,6 +3,7 @@ activations as export/quantize.py's `cpu` target) and time FP32 vs INT8 interlea
 
 usage: python bench_latency.py OUTDIR name[,name...] [rounds] [iters] [--weights name=path.pt]
 """
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,7 @@ import onnxruntime as ort
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from arch import CANDIDATES, build, count_flops  # noqa: E402
+from arch import build, count_flops
 
 warnings.filterwarnings("ignore")
 
@@ -25,16 +26,25 @@ warnings.filterwarnings("ignore")
 def export(model, path):
     model.eval()
     x = torch.zeros(1, 1, 256, 256)
-    prog = torch.onnx.export(model, (x,), input_names=["image"], output_names=["logits"],
-                             opset_version=18, dynamo=True, optimize=True, verbose=False,
-                             dynamic_shapes=({0: torch.export.Dim("batch")},))
+    prog = torch.onnx.export(
+        model,
+        (x,),
+        input_names=["image"],
+        output_names=["logits"],
+        opset_version=18,
+        dynamo=True,
+        optimize=True,
+        verbose=False,
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+    )
     prog.save(str(path))
 
 
 def calib_frames(n=16):
     from vigil.models.synthetic.ultrasound import TRAIN_RANGES, phantom_batch
+
     images, _ = phantom_batch(3_000_017, n, 256, TRAIN_RANGES)
-    return [{"image": images[i:i + 1, None].astype(np.float32)} for i in range(n)]
+    return [{"image": images[i : i + 1, None].astype(np.float32)} for i in range(n)]
 
 
 def quantize(fp32, out, calib, reduce_range=False):
@@ -54,9 +64,15 @@ def quantize(fp32, out, calib, reduce_range=False):
 
 
 def _quantize(fp32, out, calib, reduce_range, prep):
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
-                                          QuantType, quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
+
     try:
         quant_pre_process(str(fp32), prep)
     except Exception:
@@ -72,10 +88,18 @@ def _quantize(fp32, out, calib, reduce_range, prep):
         def rewind(self):
             self.it = iter(calib)
 
-    quantize_static(prep, str(out), R(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax, reduce_range=reduce_range,
-                    extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+    quantize_static(
+        prep,
+        str(out),
+        R(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
+        reduce_range=reduce_range,
+        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+    )
     os.remove(prep)
 
 
@@ -99,6 +123,7 @@ def op_summary(sess_path):
     import collections
 
     import onnx
+
     m = onnx.load(opt)
     os.remove(opt)
     return dict(collections.Counter(n.op_type for n in m.graph.node))
@@ -172,24 +197,34 @@ def main():
             s1[(n, "int8")] = session(out / f"{n}.int8.onnx", threads=1)
         for s in s1.values():
             s.run(None, x)
-        for r in range(max(3, rounds // 2)):
+        for _round in range(max(3, rounds // 2)):
             for n in names:
                 for _ in range(5):
                     for k in [(n, "fp32"), (n, "int8")]:
                         t = time.thread_time()
                         s1[k].run(None, x)
                         cpu1[k].append((time.thread_time() - t) * 1e3)
-    print(f"\nload avg {os.getloadavg()}; rounds {rounds} x iters {iters}; medians of per-round p50")
-    print("| candidate | params | GFLOP | FP32 ms | INT8 ms | FP32/INT8 | median per-round ratio [IQR] | best-round FP32/INT8 ms | 1-thread CPU ms FP32 / INT8 = ratio |")
+    print(
+        f"\nload avg {os.getloadavg()}; rounds {rounds} x iters {iters}; medians of per-round p50"
+    )
+    print(
+        "| candidate | params | GFLOP | FP32 ms | INT8 ms | FP32/INT8 "
+        "| median per-round ratio [IQR] | best-round FP32/INT8 ms "
+        "| 1-thread CPU ms FP32 / INT8 = ratio |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for n in names:
         a, b = statistics.median(p50[(n, "fp32")]), statistics.median(p50[(n, "int8")])
-        ratios = [fa / ib for fa, ib in zip(p50[(n, "fp32")], p50[(n, "int8")])]
+        ratios = [fa / ib for fa, ib in zip(p50[(n, "fp32")], p50[(n, "int8")], strict=False)]
         ratios.sort()
-        print(f"| {n} | {info[n][0]/1e6:.2f}M | {info[n][1]:.2f} | {a:.1f} | {b:.1f} | {a/b:.2f} "
-              f"| {statistics.median(ratios):.2f} [{ratios[len(ratios)//4]:.2f}-{ratios[3*len(ratios)//4]:.2f}] "
-              f"| {min(p50[(n, 'fp32')]):.1f} / {min(p50[(n, 'int8')]):.1f} "
-              f"| {c1(cpu1[(n, 'fp32')])} / {c1(cpu1[(n, 'int8')])} = {ratio1(cpu1, n)} |", flush=True)
+        print(
+            f"| {n} | {info[n][0] / 1e6:.2f}M | {info[n][1]:.2f} | {a:.1f} | {b:.1f} | {a / b:.2f} "
+            f"| {statistics.median(ratios):.2f} "
+            f"[{ratios[len(ratios) // 4]:.2f}-{ratios[3 * len(ratios) // 4]:.2f}] "
+            f"| {min(p50[(n, 'fp32')]):.1f} / {min(p50[(n, 'int8')]):.1f} "
+            f"| {c1(cpu1[(n, 'fp32')])} / {c1(cpu1[(n, 'int8')])} = {ratio1(cpu1, n)} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ EVAL_RANGES phantoms for PyTorch FP32, ORT FP32 and ORT INT8 (QDQ U8/S8 per-chan
 
 usage: python train_eval.py NAME OUTDIR [steps] [eval_frames] [seed]
 """
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from arch import build, count_flops  # noqa: E402
-from bench_latency import export, quantize, session  # noqa: E402
-from vigil.models.synthetic.ultrasound import EVAL_RANGES, TRAIN_RANGES, phantom_batch  # noqa: E402
+from arch import build, count_flops
+from bench_latency import export, quantize, session
+
+from vigil.models.synthetic.ultrasound import EVAL_RANGES, TRAIN_RANGES, phantom_batch
 
 EVAL_SEED_OFFSET = 7_000_001
 CALIBRATION_SEED_OFFSET = 3_000_017
@@ -32,7 +34,7 @@ def random_crops(images, masks, rng, batch, crop=CROP):
     y = np.empty((batch, 1, crop, crop), dtype=np.float32)
     for j, i in enumerate(idx):
         r, c = rng.integers(0, size - crop + 1, size=2)
-        img, msk = images[i, r:r + crop, c:c + crop], masks[i, r:r + crop, c:c + crop]
+        img, msk = images[i, r : r + crop, c : c + crop], masks[i, r : r + crop, c : c + crop]
         if rng.random() < 0.5:
             img, msk = img[:, ::-1], msk[:, ::-1]
         x[j, 0], y[j, 0] = img, msk
@@ -50,10 +52,12 @@ def dice(predict, images, masks):
     thr = math.log(0.5 / 0.5)
     tp = fp = fn = 0
     for s in range(0, len(images), 8):
-        x = np.ascontiguousarray(images[s:s + 8, None])
+        x = np.ascontiguousarray(images[s : s + 8, None])
         pred = predict(x)[:, 0] > thr
-        t = masks[s:s + 8].astype(bool)
-        tp += int((pred & t).sum()); fp += int((pred & ~t).sum()); fn += int((~pred & t).sum())
+        t = masks[s : s + 8].astype(bool)
+        tp += int((pred & t).sum())
+        fp += int((pred & ~t).sum())
+        fn += int((~pred & t).sum())
     return 2 * tp / max(2 * tp + fp + fn, 1)
 
 
@@ -89,7 +93,13 @@ def main():
         sched.step()
         losses.append(float(loss))
         if step % 60 == 0:
-            print(tag, step, f"{np.mean(losses[-20:]):.3f}", f"{time.perf_counter()-t0:.0f}s", flush=True)
+            print(
+                tag,
+                step,
+                f"{np.mean(losses[-20:]):.3f}",
+                f"{time.perf_counter() - t0:.0f}s",
+                flush=True,
+            )
     train_s = time.perf_counter() - t0
     model.eval()
     torch.save(model.state_dict(), out / f"{tag}.pt")
@@ -99,21 +109,32 @@ def main():
     f32, i8, i8rr = out / f"{tag}.fp32.onnx", out / f"{tag}.int8.onnx", out / f"{tag}.int8rr.onnx"
     export(model, f32)
     cal, _ = phantom_batch(CALIBRATION_SEED_OFFSET, 16, 256, TRAIN_RANGES)
-    calib = [{"image": cal[i:i + 1, None].astype(np.float32)} for i in range(16)]
+    calib = [{"image": cal[i : i + 1, None].astype(np.float32)} for i in range(16)]
     quantize(f32, i8, calib)
     quantize(f32, i8rr, calib, reduce_range=True)
-    res = {"name": name, "tag": tag, "full_steps": full, "full_batch": full_batch, "steps": steps, "train_seconds": round(train_s, 1),
-           "train_loss_last50": float(np.mean(losses[-50:])), "eval_frames": n_eval,
-           "params_gflop": count_flops(build(name))}
+    res = {
+        "name": name,
+        "tag": tag,
+        "full_steps": full,
+        "full_batch": full_batch,
+        "steps": steps,
+        "train_seconds": round(train_s, 1),
+        "train_loss_last50": float(np.mean(losses[-50:])),
+        "eval_frames": n_eval,
+        "params_gflop": count_flops(build(name)),
+    }
     res["dice_torch"] = d_torch
     for label, p in [("ort_fp32", f32), ("ort_int8", i8), ("ort_int8_reduce_range", i8rr)]:
         s = session(p)
-        res["dice_" + label] = dice(lambda x: s.run(None, {"image": x})[0], ev_img, ev_msk)
+        res["dice_" + label] = dice(lambda x, s=s: s.run(None, {"image": x})[0], ev_img, ev_msk)
     import onnxruntime as ort
-    so = ort.SessionOptions(); so.intra_op_num_threads = 2; so.inter_op_num_threads = 1
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    so.inter_op_num_threads = 1
     so.add_session_config_entry("session.disable_quant_qdq", "1")
     s = ort.InferenceSession(str(i8), so, providers=["CPUExecutionProvider"])
-    res["dice_ort_int8_unfused"] = dice(lambda x: s.run(None, {"image": x})[0], ev_img, ev_msk)
+    res["dice_ort_int8_unfused"] = dice(lambda x, s=s: s.run(None, {"image": x})[0], ev_img, ev_msk)
     print(json.dumps(res, indent=1))
     (out / f"{tag}.json").write_text(json.dumps(res, indent=1))
 
