@@ -68,6 +68,7 @@ setup(
         "pyserial>=3.5",
         "onnxruntime>=1.17",
         "cobs>=1.2",
+        "rich>=13",  # the live view (vigil run / vigil demo)
         "tomli>=2.0; python_version<'3.11'",
     ],
     extras_require={

@@ -1,4 +1,4 @@
-"""The bridge's subcommands: `vigil simulate monitor`, `vigil listen`, `vigil demo`."""
+"""The bridge's subcommands: `vigil simulate monitor`, `vigil listen`, `vigil bridge-demo`."""
 
 from __future__ import annotations
 
@@ -74,9 +74,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     listen.set_defaults(handler=_listen)
 
     demo = sub.add_parser(
-        "demo",
-        help="a simulated monitor decoded live (the bridge demo)",
-        description="Start a simulated monitor on a pseudo-terminal and decode it live.",
+        "bridge-demo",
+        help="a simulated monitor decoded live, link only (no analysis or alarms)",
+        description="Start a simulated monitor on a pseudo-terminal and decode it live: the "
+        "serial link alone, with a cable pull and a sample-by-sample check at the end. "
+        "`vigil demo` runs the whole runtime.",
     )
     demo.add_argument("--seconds", type=int, default=30, help="how long to run")
     demo.add_argument("--scenario", default="ventricular_tachycardia")

@@ -1,4 +1,5 @@
-"""The runtime's subcommands: `vigil analyze RECORD`.
+"""The runtime's subcommands: `vigil analyze RECORD`, and (registered from their rooms) `run`,
+`demo`, `config`, `alarms`, `report`, `ack`, `pause`.
 
 Only argparse is imported here; the handler imports the analysis (numpy, scipy, ONNX
 Runtime) when it runs, so `vigil --help` stays fast.
@@ -88,6 +89,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="seconds of signal fed per step (results do not depend on it; default 10)",
     )
     analyze.set_defaults(handler=_analyze)
+
+    # The live runtime's commands, each room keeping its own parser and lazy handler.
+    from vigil.runtime.config.cli import register as register_config
+    from vigil.runtime.control.cli import register as register_control
+    from vigil.runtime.journal.cli import register as register_journal
+    from vigil.runtime.service.cli import register as register_service
+
+    register_service(sub)
+    register_config(sub)
+    register_journal(sub)
+    register_control(sub)
 
 
 MAX_ALARM_LINES = 20  # the most urgent conditions are listed; --json has them all

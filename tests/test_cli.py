@@ -26,7 +26,7 @@ def run(*args: str, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
 def test_version_and_help_name_every_command():
     assert run("--version").stdout.strip() == f"vigil {vigil.__version__}"
     help_text = run("--help").stdout
-    for command in ("simulate", "listen", "demo"):
+    for command in ("simulate", "listen", "demo", "bridge-demo", "run", "alarms"):
         assert command in help_text
     assert "Not a certified medical device" in help_text
 
@@ -99,7 +99,7 @@ def test_listen_on_a_missing_recording_names_the_file(tmp_path):
 
 @pytest.mark.slow
 def test_demo_pulls_the_cable_and_accounts_for_every_sample():
-    out = run("demo", "--seconds", "7", timeout=60)
+    out = run("bridge-demo", "--seconds", "7", timeout=60)
     assert out.returncode == 0, out.stderr
     assert "Simulated bedside monitor" in out.stdout
     assert "ECG II 1000" in out.stdout  # 500 Hz at the demo's 2x time scale

@@ -35,11 +35,12 @@ BUILTIN_NAMES = {
     "hypotension",
     "leads_off",
     "probe_off",
+    "tour",  # `vigil demo`'s scripted shift
 }
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "scenarios.md"
 
 
-def test_builtin_scenarios_are_exactly_the_documented_twelve() -> None:
+def test_builtin_scenarios_are_exactly_the_documented_thirteen() -> None:
     scenarios = builtin_scenarios()
     assert set(scenarios) == BUILTIN_NAMES
     text = DOCS.read_text(encoding="utf-8")

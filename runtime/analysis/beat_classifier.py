@@ -25,6 +25,12 @@ matching that lead's running normal template, lead II is noise over a real beat:
 is normal, decided by morphology. Without a model (`ModelSettings(enabled=False)`, a path
 that does not load or verify, no backend), morphology labels every beat.
 
+The model runs through a `FallbackBackend` over `ModelSettings.backends`: when its backend
+fails (or times out) at run time the same batch is classified on the next one, `decided_by`
+names the backend now serving, and an `inference_degraded` condition says so
+(`take_conditions`). When every backend has failed, that condition says morphology decides,
+and morphology labels every beat from then on (`decided_by` "morphology").
+
 **Look-ahead**: a beat is reported once the samples of its window have arrived (384 samples
 at 500 Hz after the R peak: 0.768 s; up to ~0.85 s at other rates, `lookahead_samples(fs)`)
 and the front end has reported every analysis window ending within it. Relative to the
@@ -56,7 +62,9 @@ from vigil.runtime.analysis.condition import Condition, condition
 from vigil.runtime.analysis.events import Beat, EcgWindow, RPeak
 from vigil.runtime.analysis.feed_contract import check_feed
 from vigil.runtime.analysis.settings import ModelSettings
+from vigil.runtime.analysis.trend_anomaly import DegradedAlarm, open_backend
 from vigil.runtime.artifact_loader import shipped_artifact
+from vigil.runtime.backends.select import NoBackend
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +255,7 @@ class BeatClassifier:
         self._startup: list[Condition] = []
         self._raised: list[Condition] = []
         self._backend: Any = None
+        self._degraded = DegradedAlarm(bed, MODEL_NAME, MORPHOLOGY)
         self.counters = {
             "beats": 0,
             "model": 0,
@@ -264,7 +273,6 @@ class BeatClassifier:
         if not models.enabled:
             return
         from vigil.artifacts import load_artifact
-        from vigil.runtime.backends.select import select_backend
 
         path = (
             Path(models.ecg_beat) if models.ecg_beat is not None else shipped_artifact(MODEL_NAME)
@@ -272,12 +280,7 @@ class BeatClassifier:
         try:
             artifact = load_artifact(path)
             _check_manifest(artifact.manifest, path)
-            selection = select_backend(
-                artifact,
-                precision=models.precision,
-                prefer=models.backends,
-                intra_op_threads=models.intra_op_threads,
-            )
+            backend = open_backend(artifact, models)
         except (VigilError, OSError, ImportError) as exc:  # ImportError: no onnxruntime
             log.error("beat classifier: %s does not load (%s); morphology only", path, exc)
             self._startup.append(
@@ -296,18 +299,20 @@ class BeatClassifier:
             )
             return
         manifest = artifact.manifest
-        self._backend = selection.backend
+        self._backend = backend
+        self._model = f"model:{manifest.name} {manifest.version}"
         self._input = manifest.inputs[0].name
         self._output = manifest.outputs[0].name
-        self.decided_by = f"model:{manifest.name} {manifest.version} {selection.backend.name}"
+        self.decided_by = f"{self._model} {backend.name}"
 
     def startup_conditions(self) -> list[Condition]:
         """A `model_unavailable` condition if the artifact did not load; [] otherwise."""
         return list(self._startup)
 
     def take_conditions(self) -> list[Condition]:
-        """Technical conditions raised since the last call (the model failing at run time,
-        after which morphology labels every beat)."""
+        """Technical conditions raised since the last call: `inference_degraded` when the
+        model moved to another backend or, every backend having failed, to morphology;
+        `model_unavailable` when the model refused a batch (morphology from then on)."""
         out, self._raised = self._raised, []
         return out
 
@@ -471,16 +476,22 @@ class BeatClassifier:
         x = self._plan.inputs(segments, offsets)
         try:
             logits = self._backend.infer({self._input: x})[self._output]
-        except VigilError as exc:  # a backend failing at run time: morphology from now on
+        except VigilError as exc:  # no backend left, or the batch refused: morphology now
             log.error("beat classifier: inference failed (%s); morphology from now on", exc)
             self.counters["inference_errors"] += 1
+            degraded = self._degraded.update(self._backend, t_s, self._analysed_s())
+            self._raised += degraded
             self._backend = None
             self.decided_by = MORPHOLOGY
-            evidence = {"model": MODEL_NAME, "error": str(exc), "fallback": MORPHOLOGY}
-            self._raised.append(
-                condition("model_unavailable", self.bed, t_s, key=MODEL_NAME, evidence=evidence)
-            )
+            if not isinstance(exc, NoBackend) or not degraded:
+                evidence = {"model": MODEL_NAME, "error": str(exc), "fallback": MORPHOLOGY}
+                self._raised.append(
+                    condition("model_unavailable", self.bed, t_s, key=MODEL_NAME, evidence=evidence)
+                )
             return {}
+        if degraded := self._degraded.update(self._backend, t_s, self._analysed_s()):
+            self._raised += degraded
+            self.decided_by = f"{self._model} {self._backend.name}"
         z = logits - logits.max(axis=1, keepdims=True)
         p = np.exp(z)
         p /= p.sum(axis=1, keepdims=True)
@@ -541,6 +552,10 @@ class BeatClassifier:
             qrs_width_s=width,
             rr_s=rr,
         )
+
+    def _analysed_s(self) -> float:
+        """Device time (s) of the samples received so far: when a decision was made."""
+        return self._history.end / self._fsf
 
     def _fallback_name(self) -> str:
         return FALLBACK if self._backend is not None else MORPHOLOGY

@@ -91,6 +91,34 @@ _KINDS = (
     ConditionKind("model_unavailable", L, T, False, "a model failed to load or its hash check"),
     ConditionKind("device_fault", H, T, False, "the device reports a fault"),
     ConditionKind("battery_low", M, T, False, "the device battery is low"),
+    # technical, from the link and the runtime (runtime/link_alarms.py). Priorities follow
+    # what is lost while the condition lasts:
+    # - link_lost HIGH: nothing of the patient is monitored at all, no physiological alarm can
+    #   be raised; the operator must act immediately (reconnect, or watch the patient).
+    # - journal_failed HIGH: alarms can no longer be recorded; the journal is written before
+    #   any sink signals (DESIGN.md), so this is an alarm-system failure.
+    # - queue_backpressure MEDIUM: the bed's analysis falls behind its data; alarms come late.
+    # - sink_failed MEDIUM: one way of signalling alarms (device, MQTT, HL7...) is not reached.
+    # - data_gap, crc_errors LOW: samples were lost or frames rejected, but monitoring goes on;
+    #   a gap is visible on the strip and CRC-rejected frames never reach analysis (what they
+    #   cost shows up as a data_gap). A burst of CRC errors warns of a failing cable.
+    # - clock_jump, device_reset LOW: advisories; times around them may be off, the device may
+    #   have lost settings; the data flows.
+    # - inference_degraded LOW: a model runs on a fallback backend or not at all and the
+    #   rule-based path decides; monitoring goes on.
+    ConditionKind("link_lost", H, T, False, "no data from the bed's device: nothing is monitored"),
+    ConditionKind("data_gap", L, T, False, "samples from the device were lost (gap or dropped)"),
+    ConditionKind("crc_errors", L, T, False, "a burst of corrupt frames on the link (cable?)"),
+    ConditionKind("clock_jump", L, T, False, "the device clock jumped; times around it may be off"),
+    ConditionKind("device_reset", L, T, False, "the device restarted (new boot id)"),
+    ConditionKind(
+        "inference_degraded", L, T, False, "a model failed at run time: fallback backend or rules"
+    ),
+    ConditionKind(
+        "queue_backpressure", M, T, False, "the bed's bounded queue is full: analysis lags"
+    ),
+    ConditionKind("journal_failed", H, T, False, "the alarm journal cannot be written"),
+    ConditionKind("sink_failed", M, T, False, "an alarm sink (device, MQTT, HL7...) fails"),
 )
 del P, T, H, M, L
 

@@ -25,7 +25,9 @@ Sources:
 
 Configuration mistakes (unknown source, compare or priority) raise `ConfigError`; a model that
 cannot be loaded or does not fit the configuration (missing output, wrong input shape, other
-sample rate) gives a `model_unavailable` startup condition and a silent detector.
+sample rate) gives a `model_unavailable` startup condition and a silent detector. At run time
+the model falls back to the next backend when one fails (`inference_degraded`, as in
+trend_anomaly.py); when none is left, or its output stops fitting, the detector goes silent.
 """
 
 from __future__ import annotations
@@ -56,7 +58,12 @@ from vigil.runtime.analysis.condition import (
 from vigil.runtime.analysis.events import RPeak
 from vigil.runtime.analysis.feed_contract import check_feed
 from vigil.runtime.analysis.settings import CustomDetectorSettings, ModelSettings
-from vigil.runtime.analysis.trend_anomaly import LoadedModel, load_model, model_unavailable
+from vigil.runtime.analysis.trend_anomaly import (
+    DegradedAlarm,
+    LoadedModel,
+    load_model,
+    model_unavailable,
+)
 
 PRIORITIES = {"low": Priority.LOW, "medium": Priority.MEDIUM, "high": Priority.HIGH}
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
@@ -135,6 +142,7 @@ class CustomDetector:
         self.model: LoadedModel | None = None
         self._input: _Input | None = None
         self._startup: list[Condition] = []
+        self._degraded = DegradedAlarm(bed, cfg.name, f"none: detector {cfg.name} stopped")
         try:
             model = load_model(self.path, models or ModelSettings())
             try:
@@ -238,7 +246,8 @@ class CustomDetector:
             value = self._infer(x.astype(np.float32))[0]
         except _ModelFailed as exc:
             return self._fail(t_s, t_s, str(exc))
-        return self._decide([(t_s, value, {})], t_s)
+        degraded = self._degraded.update(self.model.backend, t_s, t_s)
+        return degraded + self._decide([(t_s, value, {})], t_s)
 
     # -- ECG --------------------------------------------------------------------------------
     def feed(
@@ -335,15 +344,18 @@ class CustomDetector:
         x = np.stack(rows)
         x = {"N1W": x[:, None, :], "NW1": x[:, :, None], "NW": x}[inp.layout]
         decided_at = float(self._expected / self.ecg_fs) if self._expected is not None else 0.0
+        t0 = float(kept[0] / self.ecg_fs)
         try:
             outs = self._infer(x.astype(np.float32))
         except _ModelFailed as exc:
-            return self._fail(float(kept[0] / self.ecg_fs), decided_at, str(exc))
+            return self._fail(t0, decided_at, str(exc))
+        assert self.model is not None
+        degraded = self._degraded.update(self.model.backend, t0, decided_at)
         items = [
             (float(c / self.ecg_fs), v, {"window_centre_index": c})
             for c, v in zip(kept, outs, strict=True)
         ]
-        return self._decide(items, decided_at)
+        return degraded + self._decide(items, decided_at)
 
     # -- inference and decisions ------------------------------------------------------------
     def _infer(self, x: np.ndarray) -> list[float]:
@@ -359,9 +371,15 @@ class CustomDetector:
             raise _ModelFailed(str(exc)) from exc
 
     def _fail(self, t_s: float, decided_at_s: float, error: str) -> list[Condition]:
-        """Inference failed: end what the model had raised, say so, stop running it."""
+        """Inference failed: end what the model had raised, say so, stop running it. Every
+        backend failing is `inference_degraded`; an output that does not fit, or a call the
+        model refused, is `model_unavailable`."""
+        assert self.model is not None
         out = self._end(t_s, decided_at_s, {"ended_by": "model_failed"})
-        out.append(model_unavailable(self.bed, self.cfg.name, self.path, error, t_s))
+        degraded = self._degraded.update(self.model.backend, t_s, decided_at_s)
+        out += degraded
+        if not degraded or degraded[-1].evidence["to"] is not None:  # not the backends' fault
+            out.append(model_unavailable(self.bed, self.cfg.name, self.path, error, t_s))
         self.model = None
         return out
 

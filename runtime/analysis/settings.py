@@ -83,7 +83,8 @@ class News2Settings:
 @dataclass(frozen=True, slots=True)
 class ModelSettings:
     """Where the reference models' artifacts live (None: the shipped ones) and how to run
-    them. `enabled=False` runs the rule-based path only."""
+    them. `enabled=False` runs the rule-based path only. A call that fails or outlasts
+    `inference_timeout_s` moves the model to the next backend (`backends.fallback`)."""
 
     ecg_beat: Path | None = None
     vitals_ae: Path | None = None
@@ -91,6 +92,7 @@ class ModelSettings:
     backends: tuple[str, ...] = ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
     precision: str = "fp32"
     intra_op_threads: int = 1
+    inference_timeout_s: float | None = None  # a call slower than this fails over (None: no bound)
 
 
 @dataclass(frozen=True, slots=True)

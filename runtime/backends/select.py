@@ -96,7 +96,7 @@ def select_backend(
             attempts.append(Attempt(kind, False, f"the artifact has no {precision} file for it"))
             continue
         try:
-            backend = _open(
+            backend = open_backend(
                 kind,
                 model_file,
                 engine_lookup=engine_lookup,
@@ -127,7 +127,7 @@ def select_backend(
     )
 
 
-def _open(
+def open_backend(
     kind: str,
     model_file: ModelFile,
     *,

@@ -1,0 +1,2 @@
+"""The live runtime: serial links -> analysis -> alarm manager -> journal -> sinks, wired in
+one place (`runtime.VigilRuntime`)."""

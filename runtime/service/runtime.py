@@ -1,0 +1,522 @@
+"""The live runtime, wired in one place.
+
+    serial link (reader thread per bed) --RecordQueue (bounded, backpressure)--> processing loop:
+        record -> BedAnalyzer (conditions) ---------------\
+        LinkEvent / LinkStats -> LinkAlarms (technical) ---> AlarmManager -> Journal (commit)
+        operator commands (device keys, socket, view) ----/                  -> sinks (signal)
+
+One processing thread owns the analysis, the manager and the journal; reader threads only
+enqueue; the control socket and the view hand commands over through a queue and wait for the
+outcome. The order journal-then-sinks is the promise: an alarm any sink signalled is in the
+journal (unless the journal itself failed, which is a technical alarm of its own, and the
+alarm still reaches the sinks).
+
+Each alarm event carries stage timestamps (`model.STAGES`): the completing sample's device
+time mapped to host time, arrival of its bytes, enqueue, analysis, decision, manager,
+journal commit, first sink. Processing delay = emitted - arrived.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import replace
+from typing import Any
+
+from vigil.firmware_bridge.link import SerialLink
+from vigil.firmware_bridge.messages import AlarmMsg
+from vigil.firmware_bridge.protocol import AlarmPriority
+from vigil.firmware_bridge.protocol import AlarmState as WireAlarmState
+from vigil.records import LinkEvent, Numerics, OperatorAction, Record, WaveformChunk
+from vigil.runtime.alarms.manager import AlarmManager, UnknownAlarm
+from vigil.runtime.alarms.model import AlarmEvent, OperatorCommand
+from vigil.runtime.alarms.serialize import alarm_to_dict
+from vigil.runtime.analysis.bed_analyzer import BedAnalyzer
+from vigil.runtime.analysis.condition import Condition, ended
+from vigil.runtime.config import RuntimeConfig
+from vigil.runtime.journal import Journal, JournalWriteError
+from vigil.runtime.link_alarms import LinkAlarms, OnOff
+from vigil.runtime.service.bed import BedState
+from vigil.runtime.service.record_queue import RecordQueue
+from vigil.runtime.sinks.base import Sink, SinkError
+from vigil.runtime.sinks.device import DeviceSink
+from vigil.runtime.view_model import RuntimeView
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_S = 1.0  # link stats, queue pressure, numerics flush
+PRUNE_EVERY_S = 3600.0
+RECONFIRM_S = 60.0  # device seconds of fresh analysis before restored alarms must re-appear
+BACKPRESSURE_CLEAR_S = 5.0  # a bed's queue alarm ends after this long without a blocked put
+DRAIN_MAX = 256  # records handled per loop turn before alarms are delivered
+STOPPED_ALARM_ID = 0xFFFF_FFFF  # the technical alarm a stopping runtime leaves on each device
+
+Deliver = Callable[[Sequence[Record]], None]
+LinkFactory = Callable[[str, int, Deliver], SerialLink]
+"""(port, baudrate, deliver) -> a started-later link that calls deliver(records) per read."""
+
+
+def _serial_link(port: str, baudrate: int, deliver: Deliver) -> SerialLink:
+    return SerialLink(port, lambda r: deliver((r,)), on_records=deliver, baudrate=baudrate)
+
+
+class VigilRuntime:
+    """Every configured bed, analysed and alarmed. `start()`, then `stop()`; thread-safe
+    `snapshot()` for the view and `submit()` for operator commands."""
+
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        *,
+        sinks: Sequence[Sink] = (),
+        link_factory: LinkFactory = _serial_link,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        self.config = config
+        self._now_ns = clock_ns
+        self._started_ns = clock_ns()
+        self._stop = threading.Event()
+        self._lock = threading.RLock()
+        self._queue = RecordQueue(config.runtime.queue_records, self._stop, clock_ns)
+        self._commands: queue.Queue[tuple[OperatorCommand, Future[str]]] = queue.Queue()
+        self._link_factory = link_factory
+        self._extra_sinks = list(sinks)
+        self._sinks: list[Sink] = []
+        self._device_sink: DeviceSink | None = None
+        self._beds: list[BedState] = []
+        self._by_name: dict[str, BedState] = {}
+        self.journal: Journal | None = None
+        self.manager: AlarmManager | None = None
+        self._thread: threading.Thread | None = None
+        self._switches: dict[tuple[str, str, str], OnOff] = {}
+        self._backpressure_at: dict[int, int] = {}
+        self.events_journaled = 0
+        self.events_emitted = 0
+        self.journal_failures = 0
+        self.sink_failures = 0
+        self.error: BaseException | None = None
+        self.on_event: Callable[[AlarmEvent], None] | None = None  # for the demo's summary
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> VigilRuntime:
+        """Open the journal (fails here, naming it, if it cannot be written), restore the
+        alarms it holds, build each bed's analysis, then open the links."""
+        cfg = self.config
+        self.journal = Journal(
+            cfg.journal.path,
+            numerics_retention_s=cfg.journal.numerics_retention_days * 86400.0,
+            clock_ns=self._now_ns,
+        )
+        self.manager = AlarmManager(
+            cfg.alarms, next_id=self.journal.max_alarm_id() + 1, clock_ns=self._now_ns
+        )
+        for index, bed_cfg in enumerate(cfg.beds):
+            models = replace(
+                bed_cfg.analysis.models, inference_timeout_s=cfg.runtime.inference_timeout_s
+            )
+            analyzer = BedAnalyzer(replace(bed_cfg.analysis, models=models), clock=self._now_ns)
+            link = self._link_factory(bed_cfg.port, bed_cfg.baudrate, self._enqueue_for(index))
+            state = BedState(
+                index,
+                bed_cfg.name,
+                bed_cfg.port,
+                link,
+                analyzer,
+                LinkAlarms(
+                    bed_cfg.name,
+                    link_lost_s=cfg.runtime.link_lost_s,
+                    crc_burst_errors=cfg.runtime.crc_burst_errors,
+                    crc_burst_window_s=cfg.runtime.crc_burst_window_s,
+                ),
+            )
+            self._beds.append(state)
+            self._by_name[state.name] = state
+        if cfg.sinks.device:
+            self._device_sink = DeviceSink(
+                {b.name: b.link.send for b in self._beds},
+                clock_us=lambda: self._now_ns() // 1000,
+            )
+            self._sinks.append(self._device_sink)
+        self._sinks.extend(self._extra_sinks)
+        restored = self.manager.restore(self.journal.open_alarms(), self._now_s())
+        if restored:
+            log.warning("restored %d alarms from %s", len(restored), cfg.journal.path)
+            self._deliver(list(restored))
+        for bed in self._beds:
+            bed.link.start()
+        self._thread = threading.Thread(target=self._run, name="vigil-process", daemon=True)
+        self._thread.start()
+        log.info(
+            "serving %d bed(s); journal %s",
+            len(self._beds),
+            cfg.journal.path,
+        )
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop reading, finish the loop, leave a 'Vigil stopped' technical alarm on each
+        device, close the links and the journal. Idempotent."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+        for bed in self._beds:
+            with contextlib.suppress(Exception):
+                bed.link.send(
+                    AlarmMsg(
+                        self._now_ns() // 1000,
+                        STOPPED_ALARM_ID,
+                        AlarmPriority.MEDIUM,
+                        WireAlarmState.ACTIVE,
+                        True,
+                        "VIGIL STOPPED",
+                    )
+                )
+            bed.link.stop()
+        for sink in self._sinks:
+            with contextlib.suppress(Exception):
+                sink.close()
+        if self.journal is not None:
+            self.journal.close()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ------------------------------------------------------------------ thread-safe API
+    def submit(self, cmd: OperatorCommand, timeout_s: float = 2.0) -> str:
+        """Run an operator command on the processing loop; returns its outcome line."""
+        done: Future[str] = Future()
+        self._commands.put((cmd, done))
+        return done.result(timeout=timeout_s)
+
+    def control_request(self, request: dict[str, Any], actor: str) -> dict[str, Any]:
+        """The control socket's handler (see vigil.runtime.control)."""
+        op = request.get("op")
+        if op == "alarms":
+            with self._lock:
+                manager = self.manager
+                alarms = manager.alarms() if manager else []
+            return {"ok": True, "alarms": [alarm_to_dict(a) for a in alarms]}
+        if op == "ack":
+            cmd = OperatorCommand(
+                "ack",
+                str(request.get("bed", "")),
+                actor,
+                alarm_id=int(request.get("alarm_id", 0)),
+            )
+        elif op == "pause":
+            cmd = OperatorCommand(
+                "audio_pause",
+                str(request.get("bed", "")),
+                actor,
+                seconds=float(request.get("seconds") or 0.0),
+            )
+        else:
+            return {"ok": False, "error": f"unknown op {op!r} (ack, pause, alarms)"}
+        outcome = self.submit(cmd)
+        return {"ok": outcome.startswith("ok"), "outcome": outcome}
+
+    def snapshot(self) -> RuntimeView:
+        with self._lock:
+            now = self._now_ns()
+            manager = self.manager
+            beds = []
+            for bed in self._beds:
+                alarms = [a for a in manager.alarms(bed.name) if a.state.value != "pending"]
+                beds.append(
+                    bed.view(alarms, manager.signal(bed.name), now, bed.link.stats().state.value)
+                )
+            notes = []
+            if self.journal_failures:
+                notes.append(f"journal write failures: {self.journal_failures}")
+            if self.sink_failures:
+                notes.append(f"sink failures: {self.sink_failures}")
+            return RuntimeView(
+                beds=tuple(beds),
+                uptime_s=(now - self._started_ns) / 1e9,
+                journal=str(self.config.journal.path),
+                events_journaled=self.events_journaled,
+                technical_notes=tuple(notes),
+            )
+
+    def bed_names(self) -> list[str]:
+        return [b.name for b in self._beds]
+
+    # ------------------------------------------------------------------ loop
+    def _enqueue_for(self, index: int) -> Deliver:
+        put = self._queue.put
+
+        def deliver(records: Sequence[Record]) -> None:
+            put(index, records)
+
+        return deliver
+
+    def _now_s(self) -> float:
+        return self._now_ns() / 1e9
+
+    def _run(self) -> None:
+        next_housekeeping = self._now_s()
+        next_prune = self._now_s() + PRUNE_EVERY_S
+        try:
+            while not self._stop.is_set():
+                item = self._queue.get(self._wait_s(next_housekeeping))
+                with self._lock:
+                    batch: list[AlarmEvent] = []
+                    handled = 0
+                    while item is not None:
+                        for record in item.records:
+                            self._record(item.bed, record, item.queued_ns, batch)
+                        handled += 1
+                        item = self._queue.get_nowait() if handled < DRAIN_MAX else None
+                    self._run_commands(batch)
+                    now_s = self._now_s()
+                    if now_s >= next_housekeeping:
+                        next_housekeeping = now_s + HOUSEKEEPING_S
+                        self._housekeeping(batch)
+                    if now_s >= next_prune:
+                        next_prune = now_s + PRUNE_EVERY_S
+                        self._prune()
+                    batch.extend(self.manager.tick(self._now_s()))
+                    if batch:
+                        self._deliver(batch)
+        except BaseException as exc:
+            self.error = exc
+            log.exception("processing loop died")
+            raise
+
+    def _wait_s(self, next_housekeeping: float) -> float:
+        now = self._now_s()
+        wake = next_housekeeping
+        deadline = self.manager.next_deadline()
+        if deadline is not None:
+            wake = min(wake, deadline)
+        if not self._commands.empty():
+            return 0.0
+        return min(max(0.0, wake - now), 0.1)
+
+    def _record(self, index: int, record: Record, queued_ns: int, batch: list[AlarmEvent]) -> None:
+        bed = self._beds[index]
+        bed.observe(record)
+        if isinstance(record, LinkEvent):
+            conditions = bed.link_alarms.on_event(record, bed.device_s)
+            if record.kind == "hello" and self._device_sink is not None:
+                self._device_sink.resend_all(self.manager.alarms(bed.name), bed.name)
+        elif isinstance(record, OperatorAction):
+            self._command(
+                OperatorCommand(
+                    record.action,
+                    bed.name,
+                    f"device:{record.source}",
+                    alarm_id=record.alarm_id,
+                    seconds=float(record.seconds),
+                ),
+                batch,
+            )
+            return
+        else:
+            step = bed.analyzer.feed(record)
+            analysed_ns = self._now_ns()
+            bed.heart_rate_from(step.heart_rate)
+            conditions = step.conditions
+            if isinstance(record, Numerics):
+                self._journal_numerics(bed, record)
+        if not conditions:
+            return  # the common case: stamps are only built for what becomes an alarm
+        stamps = {"arrived": _arrival_ns(record), "queued": queued_ns}
+        if not isinstance(record, LinkEvent):
+            stamps["analysed"] = analysed_ns
+            sample_ns = _sample_host_ns(record, bed)
+            if sample_ns:
+                stamps["sample"] = sample_ns
+        self._conditions(conditions, stamps, batch)
+
+    def _conditions(
+        self, conditions: Sequence[Condition], stamps: dict[str, int], batch: list[AlarmEvent]
+    ) -> None:
+        now_s = self._now_s()
+        for cond in conditions:
+            events = self.manager.on_condition(cond, now_s)
+            for event in events:
+                event.stamps.update(stamps)
+                if cond.decided_ns:
+                    event.stamps["decided"] = cond.decided_ns
+            batch.extend(events)
+
+    def _run_commands(self, batch: list[AlarmEvent]) -> None:
+        while True:
+            try:
+                cmd, done = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            outcome = self._command(cmd, batch)
+            if not done.done():
+                done.set_result(outcome)
+
+    def _command(self, cmd: OperatorCommand, batch: list[AlarmEvent]) -> str:
+        if cmd.action == "ack" and cmd.alarm_id and not cmd.bed:
+            alarm = self.manager.alarm(cmd.alarm_id)
+            if alarm is not None:
+                cmd = OperatorCommand(cmd.action, alarm.bed, cmd.actor, alarm_id=cmd.alarm_id)
+        if cmd.bed and cmd.bed not in self._by_name:
+            outcome = f"unknown bed {cmd.bed!r} (beds: {', '.join(self._by_name)})"
+        else:
+            try:
+                events = self.manager.command(cmd, self._now_s())
+                batch.extend(events)
+                outcome = f"ok: {cmd.action} {cmd.bed or ''} ({len(events)} alarm events)".replace(
+                    "  ", " "
+                )
+            except (UnknownAlarm, ValueError) as exc:
+                outcome = str(exc)
+        log.info("operator %s by %s: %s", cmd.action, cmd.actor, outcome)
+        try:
+            self.journal.record_action(cmd, self._now_s(), outcome)
+        except JournalWriteError as exc:
+            self._journal_failed(exc, batch)
+        return outcome
+
+    def _housekeeping(self, batch: list[AlarmEvent]) -> None:
+        now_ns = self._now_ns()
+        stamps = {"arrived": now_ns}
+        for bed in self._beds:
+            conditions = bed.link_alarms.on_stats(bed.link.stats(), now_ns, bed.device_s)
+            self._conditions(conditions, dict(stamps), batch)
+        for bed in self._beds:
+            self._reconfirm(bed, batch)
+        blocked = self._queue.take_blocked()
+        for index, bed in enumerate(self._beds):
+            if index in blocked:
+                self._backpressure_at[index] = now_ns
+            since = self._backpressure_at.get(index)
+            on = since is not None and (now_ns - since) / 1e9 < BACKPRESSURE_CLEAR_S
+            conditions = self._switch("queue_backpressure", bed.name).update(
+                on,
+                bed.device_s,
+                blocked_puts=blocked.get(index, 0),
+                queue_size=self._queue.maxsize,
+            )
+            self._conditions(conditions, dict(stamps), batch)
+        try:
+            self.journal.flush()
+        except JournalWriteError as exc:
+            self._journal_failed(exc, batch)
+
+    def _reconfirm(self, bed: BedState, batch: list[AlarmEvent]) -> None:
+        """A restored alarm whose condition the fresh analysis has not raised again within
+        RECONFIRM_S of data ended while Vigil was down: end its condition (a latching alarm
+        stays latched until acknowledged, as it would have)."""
+        if bed.reconfirmed or bed.first_device_s is None:
+            return
+        if bed.device_s - bed.first_device_s < RECONFIRM_S:
+            return
+        bed.reconfirmed = True
+        ends = [
+            ended(
+                a.condition,
+                max(bed.device_s, a.condition.onset_s),
+                decided_at_s=bed.device_s,
+                decided_ns=self._now_ns(),
+                evidence={"ended_by": f"not raised again in {RECONFIRM_S:g} s after a restart"},
+            )
+            for a in self.manager.unconfirmed(bed.name)
+        ]
+        self._conditions(ends, {"arrived": self._now_ns()}, batch)
+
+    def _prune(self) -> None:
+        try:
+            removed = self.journal.prune()
+        except JournalWriteError as exc:
+            log.error("journal prune failed: %s", exc)
+            return
+        if removed:
+            log.info("journal: pruned %d numerics rows past retention", removed)
+
+    def _journal_numerics(self, bed: BedState, record: Numerics) -> None:
+        try:
+            self.journal.record_numerics(bed.name, record.device_time_us / 1e6, record.values)
+        except JournalWriteError as exc:
+            log.error("journal: numerics of %s not written: %s", bed.name, exc)
+
+    def _switch(self, kind: str, bed: str, key: str = "") -> OnOff:
+        switch = self._switches.get((kind, bed, key))
+        if switch is None:
+            switch = OnOff(kind, bed, key=key, clock_ns=self._now_ns)
+            self._switches[(kind, bed, key)] = switch
+        return switch
+
+    # ------------------------------------------------------------------ delivery
+    def _deliver(self, batch: list[AlarmEvent]) -> None:
+        """Journal first, then every sink; a failing journal is itself alarmed and the
+        events still reach the sinks."""
+        seqs: list[int] | None = None
+        try:
+            seqs = self.journal.record_events(batch)
+            self.events_journaled += len(batch)
+            batch.extend(self._journal_recovered())
+        except JournalWriteError as exc:
+            self._journal_failed(exc, batch)
+        signals = {e.bed: self.manager.signal(e.bed) for e in batch}
+        emitted = False
+        for sink in self._sinks:
+            try:
+                sink.emit(batch, signals)
+            except (SinkError, OSError) as exc:
+                self.sink_failures += 1
+                log.error("sink %s failed: %s", getattr(sink, "name", sink), exc)
+                continue
+            if not emitted:
+                emitted = True
+                now = self._now_ns()
+                for event in batch:
+                    event.stamps["emitted"] = now
+        self.events_emitted += len(batch) if emitted else 0
+        if self.on_event is not None:
+            for event in batch:
+                self.on_event(event)
+        if seqs:
+            with contextlib.suppress(JournalWriteError):
+                self.journal.record_delivery(seqs, [e.stamps for e in batch[: len(seqs)]])
+
+    def _journal_failed(self, exc: Exception, batch: list[AlarmEvent]) -> None:
+        self.journal_failures += 1
+        log.error("journal write failed: %s", exc)
+        now_ns = self._now_ns()
+        for bed in self._beds:
+            conditions = self._switch("journal_failed", bed.name).update(
+                True, bed.device_s, error=str(exc), journal=str(self.journal.path)
+            )
+            self._conditions(conditions, {"arrived": now_ns}, batch)
+
+    def _journal_recovered(self) -> list[AlarmEvent]:
+        extra: list[AlarmEvent] = []
+        now_ns = self._now_ns()
+        for bed in self._beds:
+            switch = self._switches.get(("journal_failed", bed.name, ""))
+            if switch is not None and switch.active is not None:
+                self._conditions(switch.update(False, bed.device_s), {"arrived": now_ns}, extra)
+        if extra:
+            self.journal.record_events(extra)
+            self.events_journaled += len(extra)
+        return extra
+
+
+def _arrival_ns(record: Record) -> int:
+    return int(getattr(record, "arrival_ns", 0) or 0)
+
+
+def _sample_host_ns(record: Record, bed: BedState) -> int:
+    """Host time of the record's last sample (its device time through the link's clock fit);
+    0 while the clock is not fitted."""
+    host = int(getattr(record, "host_time_ns", 0) or 0)
+    if not host or not isinstance(record, WaveformChunk) or len(record.samples) < 2:
+        return host
+    hello = bed.link.session.hello
+    scale = float(hello.time_scale) if hello is not None else 1.0
+    span_s = (len(record.samples) - 1) / float(record.rate)
+    return host + int(span_s / scale * 1e9)
