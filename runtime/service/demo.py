@@ -25,6 +25,7 @@ from vigil.runtime.alarms.model import AlarmEvent, EventKind
 if TYPE_CHECKING:
     from vigil.firmware_bridge.simulator.monitor import SimulatedMonitor
     from vigil.firmware_bridge.simulator.transports import PtyTransport
+    from vigil.runtime.config import RuntimeConfig
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ TRUE_ONSETS: dict[str, float] = {
     "tachy_extreme": 45.0,
     "hr_high": 45.0,
     "pulse_high": 45.0,
-    "spo2_low": 63.4,  # the ramp 97 -> 84 % over 6 s from 60 s crosses 90 % here
+    "spo2_low": 63.23,  # the ramp 97 -> 84 % over 6 s from 60 s crosses 90 % here
     "leads_off": 90.0,
     "pause": 110.0,
     "asystole": 110.0,
@@ -76,21 +77,10 @@ def run_demo(
     stop: threading.Event | None = None,
 ) -> int:
     """Run the tour on `beds` simulated monitors for `seconds` of device time at `speed`."""
-    from vigil.firmware_bridge.simulator.monitor import SimulatedMonitor
     from vigil.firmware_bridge.simulator.serve import serve as serve_monitor
-    from vigil.firmware_bridge.simulator.sources import SyntheticSource
-    from vigil.firmware_bridge.simulator.transports import PtyTransport
-    from vigil.runtime.alarms.policy import AlarmPolicy
-    from vigil.runtime.analysis.settings import AnalysisSettings
-    from vigil.runtime.config import (
-        BedConfig,
-        JournalConfig,
-        RuntimeConfig,
-        RuntimeSettings,
-        SinksConfig,
-    )
     from vigil.runtime.service.runtime import VigilRuntime
     from vigil.runtime.service.serve import serve
+    from vigil.runtime.sinks.jsonl import JsonlSink
     from vigil.runtime.sinks.log_lines import LogSink
 
     stop = stop or threading.Event()
@@ -98,36 +88,9 @@ def run_demo(
     for stale in ("journal.db", "journal.db-wal", "journal.db-shm", "alarms.jsonl"):
         with contextlib.suppress(FileNotFoundError):
             (out / stale).unlink()  # a demo starts from a clean journal
-    transports: list[PtyTransport] = []
-    monitors: list[SimulatedMonitor] = []
-    bed_configs: list[BedConfig] = []
-    for k in range(beds):
-        transport = PtyTransport()
-        transports.append(transport)
-        from vigil.firmware_bridge.simulator.channels import DEFAULT_CHANNELS
-
-        rates = {name: ch.rate for name, ch in DEFAULT_CHANNELS.items()}
-        source = SyntheticSource(TOUR, seed=k + 1, rates=rates)
-        monitors.append(
-            SimulatedMonitor(
-                source, seed=k + 1, device_id=f"VIGIL-SIM-{k + 1:04d}", time_scale=speed
-            )
-        )
-        name = f"bed-{k + 1}"
-        bed_configs.append(
-            BedConfig(name=name, port=transport.path, analysis=AnalysisSettings(bed=name))
-        )
-    config = RuntimeConfig(
-        path=None,
-        runtime=RuntimeSettings(control_socket=out / "control.sock"),
-        journal=JournalConfig(path=out / "journal.db"),
-        alarms=AlarmPolicy(),
-        sinks=SinksConfig(jsonl=out / "alarms.jsonl", device=True),
-        beds=tuple(bed_configs),
-    )
-    from vigil.runtime.sinks.jsonl import JsonlSink
-
-    sinks = [JsonlSink(config.sinks.jsonl)]
+    transports, monitors = _simulated_monitors(beds, speed, out)
+    config = _demo_config(out, [str(t.link_path) for t in transports])
+    sinks = [JsonlSink(out / "alarms.jsonl")]
     if headless:
         sinks.append(LogSink())
     runtime = VigilRuntime(config, sinks=sinks)
@@ -158,9 +121,7 @@ def run_demo(
         daemon=True,
     )
     cable.start()
-    ender = threading.Thread(
-        target=_end_after, args=(threads, monitors, seconds, stop), name="demo end", daemon=True
-    )
+    ender = threading.Thread(target=_end_after, args=(threads, stop), name="demo end", daemon=True)
     ender.start()
     started = time.monotonic()
     try:
@@ -190,9 +151,58 @@ def _pull_cable(
     log.warning("demo: bed-1's cable plugged back in")
 
 
-def _end_after(
-    threads: list[threading.Thread], monitors: list, seconds: float, stop: threading.Event
-) -> None:
+def _simulated_monitors(
+    beds: int, speed: Fraction, out: Path
+) -> tuple[list[PtyTransport], list[SimulatedMonitor]]:
+    """One monitor per bed playing the tour (seed = bed number) on a pty behind a stable
+    symlink in `out`, so a pulled cable comes back at the same path, as by-id links do."""
+    from vigil.firmware_bridge.simulator.channels import DEFAULT_CHANNELS
+    from vigil.firmware_bridge.simulator.monitor import SimulatedMonitor
+    from vigil.firmware_bridge.simulator.sources import SyntheticSource
+    from vigil.firmware_bridge.simulator.transports import PtyTransport
+
+    rates = {name: ch.rate for name, ch in DEFAULT_CHANNELS.items()}
+    transports, monitors = [], []
+    for k in range(1, beds + 1):
+        transports.append(PtyTransport(out / f"tty-bed-{k}"))
+        monitors.append(
+            SimulatedMonitor(
+                SyntheticSource(TOUR, seed=k, rates=rates),
+                seed=k,
+                device_id=f"VIGIL-SIM-{k:04d}",
+                time_scale=speed,
+            )
+        )
+    return transports, monitors
+
+
+def _demo_config(out: Path, ports: list[str]) -> RuntimeConfig:
+    """The configuration `vigil run` would read, with every default, for these ports."""
+    from vigil.runtime.alarms.policy import AlarmPolicy
+    from vigil.runtime.analysis.settings import AnalysisSettings
+    from vigil.runtime.config import (
+        BedConfig,
+        JournalConfig,
+        RuntimeConfig,
+        RuntimeSettings,
+        SinksConfig,
+    )
+
+    names = [f"bed-{k}" for k in range(1, len(ports) + 1)]
+    return RuntimeConfig(
+        path=None,
+        runtime=RuntimeSettings(control_socket=out / "control.sock"),
+        journal=JournalConfig(path=out / "journal.db"),
+        alarms=AlarmPolicy(),
+        sinks=SinksConfig(jsonl=out / "alarms.jsonl", device=True),
+        beds=tuple(
+            BedConfig(name=n, port=p, analysis=AnalysisSettings(bed=n))
+            for n, p in zip(names, ports, strict=True)
+        ),
+    )
+
+
+def _end_after(threads: list[threading.Thread], stop: threading.Event) -> None:
     for thread in threads:
         while thread.is_alive() and not stop.is_set():
             thread.join(0.2)

@@ -49,7 +49,7 @@ from vigil.runtime.view_model import RuntimeView
 
 log = logging.getLogger(__name__)
 
-HOUSEKEEPING_S = 1.0  # link stats, queue pressure, numerics flush
+HOUSEKEEPING_S = 1.0  # link stats, queue pressure, restored alarms (trends commit every 5 s)
 PRUNE_EVERY_S = 3600.0
 RECONFIRM_S = 60.0  # device seconds of fresh analysis before restored alarms must re-appear
 BACKPRESSURE_CLEAR_S = 5.0  # a bed's queue alarm ends after this long without a blocked put
@@ -402,10 +402,6 @@ class VigilRuntime:
                 queue_size=self._queue.maxsize,
             )
             self._conditions(conditions, dict(stamps), batch)
-        try:
-            self.journal.flush()
-        except JournalWriteError as exc:
-            self._journal_failed(exc, batch)
 
     def _reconfirm(self, bed: BedState, batch: list[AlarmEvent]) -> None:
         """A restored alarm whose condition the fresh analysis has not raised again within
