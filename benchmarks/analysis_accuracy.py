@@ -348,10 +348,7 @@ def run_bed(records: list[Record], settings: AnalysisSettings) -> BedRun:
         counters=dict(analyzer.counters),
         ecg_fs=float(fs) if fs else None,
     )
-    arrhythmia = getattr(analyzer, "_arrhythmia", None)
-    counters = dict(getattr(arrhythmia, "counters", {}))
-    vetoes = list(getattr(arrhythmia, "vetoes", []))
-    return BedRun(result, counters, vetoes)
+    return BedRun(result, analyzer.arrhythmia_counters, analyzer.vf_vetoes)
 
 
 def vetoed_runs(vetoes: list[dict], windows: int) -> int:

@@ -152,3 +152,21 @@ def test_repeated_and_lost_pleth_samples_are_counted_beside_the_ecg_ones():
     assert result.counters["samples_overlapped"] == 25
     assert result.counters["channel_restarts"] == 1  # a 5 s hole restarts the pulse detector
     assert result.counters["ecg_samples"] == 12 * 500
+
+
+def test_the_arrhythmia_counts_and_vf_vetoes_are_public_for_reports_and_benchmarks():
+    from vigil.runtime.analysis.arrhythmia import MAX_VETOES
+    from vigil.runtime.analysis.bed_analyzer import BedAnalyzer
+
+    analyzer = BedAnalyzer(AnalysisSettings(bed="b"))
+    assert analyzer.arrhythmia_counters == {}
+    assert analyzer.vf_vetoes == []
+    sim = PatientSimulator("ventricular_fibrillation", 3)
+    for record in simulated_records(sim, 32):
+        analyzer.feed(record)
+    counts = analyzer.arrhythmia_counters
+    assert counts["vf_windows"] >= 4  # fibrillation from 20 s, judged in windows
+    assert counts["beats"] > 20  # the sinus rhythm before it
+    assert len(analyzer.vf_vetoes) == min(counts["vf_vetoed"], MAX_VETOES)  # the log is bounded
+    analyzer.arrhythmia_counters["beats"] = -1  # a copy: the detector's count is untouched
+    assert analyzer.arrhythmia_counters["beats"] == counts["beats"]

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -140,6 +141,17 @@ class BedAnalyzer:
         )
         counts["channel_restarts"] = sum(s.restarts for s in streams)
         return counts
+
+    @property
+    def arrhythmia_counters(self) -> dict[str, int]:
+        """The arrhythmia detector's own counts (beats, suspensions, VF windows and the VF
+        windows the `organised_qrs` rule vetoed); empty before the ECG started."""
+        return dict(self._arrhythmia.counters) if self._arrhythmia else {}
+
+    @property
+    def vf_vetoes(self) -> list[dict[str, Any]]:
+        """The last VF windows the `organised_qrs` rule vetoed, with why (bounded log)."""
+        return list(self._arrhythmia.vetoes) if self._arrhythmia else []
 
     def feed(self, record: Record) -> AnalysisStep:
         step = AnalysisStep()
