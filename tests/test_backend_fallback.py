@@ -21,7 +21,7 @@ from test_analysis_beats import FS, LEADS, pvc_scores, r_peaks, render, run_stag
 
 from vigil.artifacts import load_artifact
 from vigil.models.synthetic import trend_record
-from vigil.runtime.analysis import beat_classifier, trend_anomaly
+from vigil.runtime.analysis import beat_classifier, model_runtime
 from vigil.runtime.analysis.beat_classifier import MORPHOLOGY, BeatClassifier
 from vigil.runtime.analysis.settings import ModelSettings
 from vigil.runtime.analysis.trend_anomaly import TrendAnomalyDetector
@@ -354,7 +354,7 @@ def test_trend_detector_scores_on_the_next_backend_and_raises_inference_degraded
     gpu.input_names, gpu.output_names = ("vitals",), ("reconstruction", "score")
     with_backends(
         monkeypatch,
-        trend_anomaly,
+        model_runtime,  # the trend detector opens its model through load_model
         "vitals_ae",
         [("gpu", lambda: gpu), ("onnxruntime-cpu", lambda: ort(VITALS_AE))],
     )

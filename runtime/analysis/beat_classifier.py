@@ -61,8 +61,8 @@ from vigil.runtime.analysis.beat_morphology import (
 from vigil.runtime.analysis.condition import Condition, condition
 from vigil.runtime.analysis.events import Beat, EcgWindow, RPeak
 from vigil.runtime.analysis.feed_contract import check_feed
+from vigil.runtime.analysis.model_runtime import DegradedAlarm, open_backend
 from vigil.runtime.analysis.settings import ModelSettings
-from vigil.runtime.analysis.trend_anomaly import DegradedAlarm, open_backend
 from vigil.runtime.artifact_loader import shipped_artifact
 from vigil.runtime.backends.select import NoBackend
 

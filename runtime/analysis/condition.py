@@ -119,6 +119,9 @@ _KINDS = (
     ),
     ConditionKind("journal_failed", H, T, False, "the alarm journal cannot be written"),
     ConditionKind("sink_failed", M, T, False, "an alarm sink (device, MQTT, HL7...) fails"),
+    ConditionKind(
+        "us_anechoic_region", L, P, False, "ultrasound: a stable anechoic region over the area rule"
+    ),
 )
 del P, T, H, M, L
 

@@ -26,8 +26,8 @@ Sources:
 Configuration mistakes (unknown source, compare or priority) raise `ConfigError`; a model that
 cannot be loaded or does not fit the configuration (missing output, wrong input shape, other
 sample rate) gives a `model_unavailable` startup condition and a silent detector. At run time
-the model falls back to the next backend when one fails (`inference_degraded`, as in
-trend_anomaly.py); when none is left, or its output stops fitting, the detector goes silent.
+the model falls back to the next backend when one fails (`inference_degraded`,
+model_runtime.py); when none is left, or its output stops fitting, the detector goes silent.
 """
 
 from __future__ import annotations
@@ -57,13 +57,13 @@ from vigil.runtime.analysis.condition import (
 )
 from vigil.runtime.analysis.events import RPeak
 from vigil.runtime.analysis.feed_contract import check_feed
-from vigil.runtime.analysis.settings import CustomDetectorSettings, ModelSettings
-from vigil.runtime.analysis.trend_anomaly import (
+from vigil.runtime.analysis.model_runtime import (
     DegradedAlarm,
     LoadedModel,
     load_model,
     model_unavailable,
 )
+from vigil.runtime.analysis.settings import CustomDetectorSettings, ModelSettings
 
 PRIORITIES = {"low": Priority.LOW, "medium": Priority.MEDIUM, "high": Priority.HIGH}
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")

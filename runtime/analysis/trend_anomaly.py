@@ -24,11 +24,10 @@ manifest this code cannot follow) `startup_conditions()` returns a technical
 `model_unavailable` condition naming the path and the error, and the detector stays silent;
 the rest of the bed's analysis runs on.
 
-At run time the model runs through a `FallbackBackend` (runtime/backends/fallback.py) over
-`ModelSettings.backends`: when its backend fails or times out, the same window is scored on the
-next one and an `inference_degraded` condition says so (`DegradedAlarm`, shared with the beat
-classifier and the bring-your-own detectors); when none is left, `inference_degraded` says the
-detector has stopped, and the rest of the analysis runs on.
+At run time the model runs through a `FallbackBackend` (model_runtime.py): when its backend
+fails or times out, the same window is scored on the next one and an `inference_degraded`
+condition says so; when none is left, `inference_degraded` says the detector has stopped, and
+the rest of the analysis runs on.
 """
 
 from __future__ import annotations
@@ -44,117 +43,20 @@ from typing import Any
 
 import numpy as np
 
-from vigil.artifacts import Artifact, load_artifact
+from vigil.artifacts import Artifact
 from vigil.errors import VigilError
 from vigil.runtime.analysis.condition import Condition, condition, ended
+from vigil.runtime.analysis.model_runtime import (
+    DegradedAlarm,
+    LoadedModel,
+    load_model,
+    model_unavailable,
+)
 from vigil.runtime.analysis.settings import ModelSettings
 from vigil.runtime.artifact_loader import shipped_artifact
 
 MODEL_NAME = "vitals_ae"
 PERSIST = 3
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A verified artifact and its activated backend (a `FallbackBackend`)."""
-
-    artifact: Artifact
-    backend: Any  # vigil.runtime.backends.base.Backend
-
-    @property
-    def description(self) -> str:
-        """Model, version and the backend serving now ("vitals_ae 1.0.0 onnxruntime-cpu");
-        it changes when the model falls back to another backend."""
-        m = self.artifact.manifest
-        return f"{m.name} {m.version} {getattr(self.backend, 'name', 'backend')}"
-
-
-def open_backend(artifact: Artifact, models: ModelSettings) -> Any:
-    """A `FallbackBackend` over `models.backends` for a verified artifact, activated on the
-    first that runs here; raises `NoBackend` (a `VigilError`) with every reason if none does.
-    `models.inference_timeout_s` bounds each call."""
-    from vigil.runtime.backends.fallback import open_fallback
-
-    return open_fallback(
-        artifact,
-        precision=models.precision,
-        prefer=models.backends,
-        intra_op_threads=models.intra_op_threads,
-        timeout_s=models.inference_timeout_s,
-    )
-
-
-def load_model(path: Path, models: ModelSettings) -> LoadedModel:
-    """Verify the artifact at `path` and open the first backend of `models.backends` that runs
-    it here; raises a `VigilError` that names what failed."""
-    artifact = load_artifact(path)
-    return LoadedModel(artifact, open_backend(artifact, models))
-
-
-class DegradedAlarm:
-    """`inference_degraded` of one model of one bed, from its backend's degradations.
-
-    Starts at the first degradation, with evidence saying which model, from which backend to
-    which (None: none left), why, and what decides now (`fallback` when no backend is left:
-    the rule-based path, or nothing). A further degradation ends it and starts it again with
-    the new evidence, so an active condition always names the backend serving. It does not end
-    otherwise: a failed backend is not tried again while the process runs.
-    """
-
-    def __init__(self, bed: str, key: str, fallback: str) -> None:
-        self.bed = bed
-        self.key = key
-        self.fallback = fallback
-        self.active: Condition | None = None
-
-    def update(self, backend: Any, t_s: float, decided_at_s: float) -> list[Condition]:
-        """Conditions for the degradations `backend` recorded since the last call."""
-        take = getattr(backend, "take_degradations", None)
-        if take is None:
-            return []
-        out: list[Condition] = []
-        for d in take():
-            now_ns = time.monotonic_ns()
-            if self.active is not None:
-                out.append(
-                    ended(
-                        self.active,
-                        t_s,
-                        evidence={"ended_by": "degraded again"},
-                        decided_at_s=decided_at_s,
-                        decided_ns=now_ns,
-                    )
-                )
-            evidence = {
-                "model": d.model,
-                "from": d.from_backend,
-                "to": d.to_backend,
-                "reason": d.reason,
-                "decides_now": d.to_backend or self.fallback,
-            }
-            self.active = condition(
-                "inference_degraded",
-                self.bed,
-                t_s,
-                key=self.key,
-                evidence=evidence,
-                decided_at_s=decided_at_s,
-                decided_ns=now_ns,
-            )
-            out.append(self.active)
-        return out
-
-
-def model_unavailable(bed: str, key: str, path: Path, error: str, t_s: float) -> Condition:
-    return condition(
-        "model_unavailable",
-        bed,
-        t_s,
-        key=key,
-        evidence={"model": key, "path": str(path), "error": error},
-        decided_at_s=t_s,
-        decided_ns=time.monotonic_ns(),
-    )
 
 
 @dataclass(frozen=True)
