@@ -42,6 +42,14 @@ packages, package_dir = _packages()
 EXPORT = ["torch>=2.2", "onnx>=1.15", "onnxscript>=0.1", "safetensors>=0.4", "tqdm>=4.60"]
 REPLAY = ["wfdb>=4.1"]
 PLOT = ["matplotlib>=3.7"]
+IMAGING = [  # ultrasound frame sources: capture/video, DICOM with its compressed syntaxes
+    "opencv-python-headless>=4.8",
+    "pydicom>=3.0",
+    "pylibjpeg>=2.0",
+    "pylibjpeg-libjpeg>=2.1",
+    "pylibjpeg-openjpeg>=2.3",
+    "pylibjpeg-rle>=2.0",
+]
 
 setup(
     name="vigil-edge",
@@ -76,6 +84,7 @@ setup(
         "jetson": ["pycuda>=2022.2"],
         "replay": REPLAY,
         "plot": PLOT,
+        "imaging": IMAGING,
         # The tests exercise every extra that installs on a CPU machine, so dev includes them.
         "dev": [
             "pytest>=8",
@@ -88,6 +97,7 @@ setup(
             *EXPORT,
             *REPLAY,
             *PLOT,
+            *IMAGING,
         ],
     },
     entry_points={"console_scripts": ["vigil = vigil.cli:main"]},

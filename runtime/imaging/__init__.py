@@ -1,0 +1,1 @@
+"""Ultrasound on the imaging cart: frame sources, real-time segmentation, findings."""
