@@ -1,5 +1,5 @@
 """The runtime's subcommands: `vigil analyze RECORD`, and (registered from their rooms) `run`,
-`demo`, `config`, `alarms`, `report`, `ack`, `pause`.
+`demo`, `config`, `alarms`, `report`, `ack`, `pause`, `ultrasound`.
 
 Only argparse is imported here; the handler imports the analysis (numpy, scipy, ONNX
 Runtime) when it runs, so `vigil --help` stays fast.
@@ -93,6 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     # The live runtime's commands, each room keeping its own parser and lazy handler.
     from vigil.runtime.config.cli import register as register_config
     from vigil.runtime.control.cli import register as register_control
+    from vigil.runtime.imaging.cli import register as register_imaging
     from vigil.runtime.journal.cli import register as register_journal
     from vigil.runtime.service.cli import register as register_service
 
@@ -100,6 +101,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     register_config(sub)
     register_journal(sub)
     register_control(sub)
+    register_imaging(sub)
 
 
 MAX_ALARM_LINES = 20  # the most urgent conditions are listed; --json has them all
