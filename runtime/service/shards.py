@@ -32,7 +32,7 @@ from vigil.firmware_bridge.link import LinkState
 from vigil.firmware_bridge.messages import AlarmMsg
 from vigil.runtime.config import RuntimeConfig
 from vigil.runtime.service import wire
-from vigil.runtime.service.worker import LinkFactory, worker_main
+from vigil.runtime.service.worker import AnalysisWorker, LinkFactory, worker_main
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,7 @@ class Shards:
         self._link_factory = link_factory
         self.workers: list[Worker] = []
         self._stopping = threading.Event()
+        self.worker_class: type[AnalysisWorker] = AnalysisWorker  # a benchmark may time it
 
     def fork(self) -> None:
         context = multiprocessing.get_context("fork")
@@ -116,7 +117,14 @@ class Shards:
             inherited = [w.conn for w in self.workers] + [parent_end]
             process = context.Process(
                 target=worker_main,
-                args=(self._config, indices, child_end, inherited, self._link_factory),
+                args=(
+                    self._config,
+                    indices,
+                    child_end,
+                    inherited,
+                    self._link_factory,
+                ),
+                kwargs={"worker_class": self.worker_class},
                 name=f"vigil-analysis-{number}",
                 daemon=True,
             )

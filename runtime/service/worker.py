@@ -101,16 +101,19 @@ def worker_main(
     conn: Connection,
     inherited: Sequence[Connection],
     link_factory: LinkFactory,
+    *,
+    worker_class: type[AnalysisWorker] | None = None,
 ) -> None:
     """The forked child's entry: `inherited` are the parent's ends of the worker pipes,
-    copied by fork; closing them here is what lets each side see the other's end of file."""
+    copied by fork; closing them here is what lets each side see the other's end of file.
+    `worker_class`: AnalysisWorker or a subclass (the capacity benchmark times records)."""
     die_with_parent()
     detach_inherited_devices()
     for other in inherited:
         other.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop (Ctrl-C)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    AnalysisWorker(config, indices, conn, link_factory).run()
+    (worker_class or AnalysisWorker)(config, indices, conn, link_factory).run()
 
 
 class AnalysisWorker:
@@ -168,9 +171,7 @@ class AnalysisWorker:
             handled = 0
             while item is not None:
                 for record in item.records:
-                    out = analyse_record(self.beds[item.bed], record, item.queued_ns, self._now_ns)
-                    if not out.empty:
-                        self._send(wire.output_message(out))
+                    self._record(item.bed, record, item.queued_ns)
                 handled += 1
                 item = self._queue.get_nowait() if handled < DRAIN_MAX else None
             now_ns = self._now_ns()
@@ -181,6 +182,12 @@ class AnalysisWorker:
             if now_ns / 1e9 >= next_status:
                 next_status = now_ns / 1e9 + STATUS_S
                 self._send_status()
+
+    def _record(self, index: int, record: Record, queued_ns: int) -> None:
+        """One record through its bed's step; its outcome, if any, to the runtime."""
+        out = analyse_record(self.beds[index], record, queued_ns, self._now_ns)
+        if not out.empty:
+            self._send(wire.output_message(out))
 
     def _technical(self, conditions: list, now_ns: int) -> None:
         for cond in conditions:
