@@ -177,11 +177,12 @@ def test_acknowledge_from_the_control_socket_reaches_alarms_raised_in_a_worker(l
     assert ("ack", f"socket:uid={os.getuid()}") in [(a, who.split(",")[0]) for a, who in rows]
 
 
-def test_a_worker_killed_raises_link_lost_on_its_beds_naming_the_dead_process(live):
+def test_a_killed_worker_raises_link_lost_on_its_beds_and_is_restarted(live):
     runtime, _bed = live("normal")
     wait_for(lambda: runtime.snapshot().beds[0].heart_rate, 30, "bed-1 analysed")
     worker = runtime._shards.workers[0]
-    os.kill(worker.process.pid, signal.SIGKILL)
+    dead_pid = worker.process.pid
+    os.kill(dead_pid, signal.SIGKILL)
     lost = wait_for(
         lambda: [a for a in _alarms(runtime) if a["kind"] == "link_lost"], 10, "link lost"
     )[0]
@@ -191,6 +192,13 @@ def test_a_worker_killed_raises_link_lost_on_its_beds_naming_the_dead_process(li
     assert lost["condition"]["evidence"]["exitcode"] == -signal.SIGKILL
     assert runtime.running  # the other worker's bed is still served
     assert "link_lost" not in _kinds(runtime, "bed-2")
+    # a fresh worker takes bed-1 over: the alarm ends once its link is connected again
+    wait_for(lambda: "link_lost" not in _kinds(runtime), 20, "link lost to end after a restart")
+    assert worker.process.pid != dead_pid
+    assert worker.restarts == 1
+    bed_1 = runtime._beds[0]  # the runtime's copy, updated from the worker's status
+    records = bed_1.records
+    wait_for(lambda: bed_1.records > records, 10, "bed-1 analysed again by the new worker")
 
 
 # -- `vigil run` as a process ---------------------------------------------------------------

@@ -31,45 +31,50 @@ class BedOutput:
     action: OperatorCommand | None = None
     numerics: tuple[float, dict[str, float]] | None = None
 
-    @property
-    def empty(self) -> bool:
-        return not (self.conditions or self.hello or self.action or self.numerics)
-
 
 def analyse_record(
     bed: BedState, record: Record, queued_ns: int, now_ns: Callable[[], int]
-) -> BedOutput:
-    """Feed `record` to `bed` (its view state, link alarms or analysis) and say what follows.
-    Stamps are built only for records that raise or end conditions (the rare case)."""
-    out = BedOutput(bed.index)
+) -> BedOutput | None:
+    """Feed `record` to `bed` (its view state, link alarms or analysis) and say what follows;
+    None in the common case, where nothing does (no object is built per record then, and
+    stamps only for records that raise or end conditions)."""
     bed.observe(record)
-    analysed_ns = 0
     if isinstance(record, LinkEvent):
         conditions = bed.link_alarms.on_event(record, bed.device_s)
-        out.hello = record.kind == "hello"
-    elif isinstance(record, OperatorAction):
-        out.action = OperatorCommand(
+        hello = record.kind == "hello"
+        if not (conditions or hello):
+            return None
+        out = BedOutput(bed.index, hello=hello)
+        if conditions:
+            out.conditions = tuple(conditions)
+            out.stamps = {"arrived": _arrival_ns(record), "queued": queued_ns}
+        return out
+    if isinstance(record, OperatorAction):
+        action = OperatorCommand(
             record.action,
             bed.name,
             f"device:{record.source}",
             alarm_id=record.alarm_id,
             seconds=float(record.seconds),
         )
-        return out
-    else:
-        assert bed.analyzer is not None, f"bed {bed.name} is analysed in a worker"
-        step = bed.analyzer.feed(record)
-        analysed_ns = now_ns()
-        bed.heart_rate_from(step.heart_rate)
-        conditions = step.conditions
-        if isinstance(record, Numerics):
-            out.numerics = (record.device_time_us / 1e6, dict(record.values))
-    if not conditions:
-        return out
-    out.conditions = tuple(conditions)
-    out.stamps = {"arrived": _arrival_ns(record), "queued": queued_ns}
-    if analysed_ns:
-        out.stamps["analysed"] = analysed_ns
+        return BedOutput(bed.index, action=action)
+    assert bed.analyzer is not None, f"bed {bed.name} is analysed in a worker"
+    step = bed.analyzer.feed(record)
+    analysed_ns = now_ns()
+    bed.heart_rate_from(step.heart_rate)
+    numerics = isinstance(record, Numerics)
+    if not (step.conditions or numerics):
+        return None
+    out = BedOutput(bed.index)
+    if numerics:
+        out.numerics = (record.device_time_us / 1e6, dict(record.values))
+    if step.conditions:
+        out.conditions = tuple(step.conditions)
+        out.stamps = {
+            "arrived": _arrival_ns(record),
+            "queued": queued_ns,
+            "analysed": analysed_ns,
+        }
         sample_ns = _sample_host_ns(record, bed)
         if sample_ns:
             out.stamps["sample"] = sample_ns

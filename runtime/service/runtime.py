@@ -101,6 +101,7 @@ class VigilRuntime:
         self._watch: BedWatch | None = None
         processes = process_count(config.runtime.analysis_processes, len(config.beds))
         self._shards = Shards(config, processes, link_factory) if processes > 1 else None
+        self._restart_at: dict[int, float] = {}  # dead worker -> when to fork it again
         self.events_journaled = 0
         self.events_emitted = 0
         self.journal_failures = 0
@@ -303,7 +304,7 @@ class VigilRuntime:
             self._worker_message(record, batch)
             return
         out = analyse_record(self._beds[index], record, queued_ns, self._now_ns)
-        if not out.empty:
+        if out is not None:
             self._apply(out, batch)
 
     def _apply(self, out: BedOutput, batch: list[AlarmEvent]) -> None:
@@ -326,18 +327,25 @@ class VigilRuntime:
         elif kind == "status":
             for status in message["beds"]:
                 bed = self._beds[int(status["bed"])]
-                state = wire.show_status(bed, status)
+                state = LinkState(wire.show_status(bed, status))
                 if isinstance(bed.link, RemoteLink):
-                    bed.link.state = LinkState(state)
+                    bed.link.state = state
+                switch = self._switches.get(("link_lost", bed.name, "worker"))
+                if state is LinkState.CONNECTED and switch is not None and switch.active:
+                    ended = switch.update(False, bed.device_s, ended_by="analysis restarted")
+                    self._conditions(ended, {"arrived": self._now_ns()}, batch)
         elif kind == "died":
             self._worker_died(message, batch)
         else:
             log.error("unknown message %r from an analysis worker", kind)
 
     def _worker_died(self, message: dict[str, Any], batch: list[AlarmEvent]) -> None:
-        """Its beds are no longer monitored: a high-priority technical alarm on each."""
+        """Its beds are no longer monitored: a high-priority technical alarm on each, and a
+        fork of a fresh worker after a back-off (shards.py). What the dead worker raised must be
+        raised again by the fresh analysis, else it ends as after a restart (`_reconfirm`)."""
         number = int(message.get("worker", -1))
         worker = self._shards.workers[number]
+        self._restart_at[number] = self._now_s() + worker.restart_delay_s
         log.error(
             "analysis worker %d (pid %s) died (exit code %s%s); beds %s are not monitored",
             number,
@@ -351,6 +359,8 @@ class VigilRuntime:
             bed = self._beds[index]
             if isinstance(bed.link, RemoteLink):
                 bed.link.state = LinkState.DISCONNECTED
+            self.manager.unconfirm(bed.name)
+            bed.reconfirmed, bed.first_device_s = False, None
             conditions = self._switch("link_lost", bed.name, "worker").update(
                 True,
                 bed.device_s,
@@ -414,8 +424,23 @@ class VigilRuntime:
             self._conditions(self._watch.link_stats(now_ns), dict(stamps), batch)
         for bed in self._beds:
             self._reconfirm(bed, batch)
+        self._restart_workers()
         if self._watch is not None:
             self._conditions(self._watch.backpressure(now_ns), dict(stamps), batch)
+
+    def _restart_workers(self) -> None:
+        now_s = self._now_s()
+        for number, at in list(self._restart_at.items()):
+            if now_s < at:
+                continue
+            del self._restart_at[number]
+            try:
+                self._shards.restart(number)
+            except OSError as exc:  # fork refused (memory, process limit): try again later
+                worker = self._shards.workers[number]
+                worker.restarts += 1
+                self._restart_at[number] = now_s + worker.restart_delay_s
+                log.error("analysis worker %d could not be restarted: %s", number, exc)
 
     def _reconfirm(self, bed: BedState, batch: list[AlarmEvent]) -> None:
         """A restored alarm whose condition the fresh analysis has not raised again within

@@ -12,9 +12,17 @@ as they are in memory (nothing is pickled: DESIGN.md's "no pickle anywhere"), st
 after the fork), and Vigil's targets are Linux edge devices, where fork is native. A process
 that forks while other threads run may copy a lock one of them held; so the runtime forks its
 workers first thing in `start()`, before its own threads (links, loop, control socket, view)
-exist. A worker that dies is not restarted (a fork from the now threaded runtime is what the
-rule above avoids): its beds get a high-priority `link_lost` technical alarm with the evidence
-"analysis process died", which stays until the runtime is restarted.
+exist.
+
+A worker that dies (a crash, the OOM killer, SIGKILL) gives each of its beds a high-priority
+`link_lost` technical alarm with the evidence "analysis process died", and is forked again
+after a back-off (1 s, doubling per restart of that worker, at most 60 s). That fork happens in
+a threaded process, which the rule above avoids at start: it is safe enough here because the
+runtime itself holds no serial port, ONNX Runtime session or thread pool, CPython re-creates
+its own locks (import, logging) in the child, and the child touches nothing of the parent's
+but the configuration and the link factory. The alarm ends once the new worker reports its
+bed's link connected; what the dead worker had raised must be raised again by the fresh
+analysis, else it ends as a restored alarm does after a restart (`AlarmManager.unconfirm`).
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ log = logging.getLogger(__name__)
 
 WORKER_ITEM = -1  # queue index of a worker's messages that are not one bed's
 JOIN_S = 5.0
+RESTART_FIRST_S = 1.0
+RESTART_MAX_S = 60.0
 
 
 def process_count(setting: int, beds: int) -> int:
@@ -84,6 +94,11 @@ class Worker:
     conn: Connection
     lock: threading.Lock = field(default_factory=threading.Lock)
     reader: threading.Thread | None = None
+    restarts: int = 0
+
+    @property
+    def restart_delay_s(self) -> float:
+        return min(RESTART_MAX_S, RESTART_FIRST_S * 2**self.restarts)
 
     def send(self, message: dict[str, Any]) -> bool:
         """Write one message; False when the worker is gone (its pipe is closed)."""
@@ -107,29 +122,13 @@ class Shards:
         self.workers: list[Worker] = []
         self._stopping = threading.Event()
         self.worker_class: type[AnalysisWorker] = AnalysisWorker  # a benchmark may time it
+        self._put: Callable[[int, Sequence[dict[str, Any]]], None] = lambda index, items: None
 
     def fork(self) -> None:
-        context = multiprocessing.get_context("fork")
         beds = len(self._config.beds)
         for number in range(self._count):
             indices = tuple(range(number, beds, self._count))
-            parent_end, child_end = context.Pipe(duplex=True)
-            inherited = [w.conn for w in self.workers] + [parent_end]
-            process = context.Process(
-                target=worker_main,
-                args=(
-                    self._config,
-                    indices,
-                    child_end,
-                    inherited,
-                    self._link_factory,
-                ),
-                kwargs={"worker_class": self.worker_class},
-                name=f"vigil-analysis-{number}",
-                daemon=True,
-            )
-            process.start()
-            child_end.close()
+            process, parent_end = self._fork_one(number, indices)
             self.workers.append(Worker(number, indices, process, parent_end))
             log.info(
                 "analysis worker %d (pid %d): beds %s",
@@ -138,22 +137,68 @@ class Shards:
                 ", ".join(self._config.beds[i].name for i in indices),
             )
 
-    def start(self, put: Callable[[int, Sequence[dict[str, Any]]], None]) -> None:
-        for worker in self.workers:
-            worker.reader = threading.Thread(
-                target=self._read,
-                args=(worker, put),
-                name=f"vigil-worker-{worker.number}",
-                daemon=True,
-            )
-            worker.reader.start()
-            worker.send({"t": "start"})
+    def _fork_one(self, number: int, indices: tuple[int, ...]) -> tuple[Any, Connection]:
+        context = multiprocessing.get_context("fork")
+        parent_end, child_end = context.Pipe(duplex=True)
+        others = [w.conn for w in self.workers if w.number != number]
+        inherited = [*others, parent_end]
+        process = context.Process(
+            target=worker_main,
+            args=(
+                self._config,
+                indices,
+                child_end,
+                inherited,
+                self._link_factory,
+            ),
+            kwargs={"worker_class": self.worker_class},
+            name=f"vigil-analysis-{number}",
+            daemon=True,
+        )
+        process.start()
+        child_end.close()
+        return process, parent_end
 
-    def _read(self, worker: Worker, put: Callable[[int, Sequence[dict[str, Any]]], None]) -> None:
+    def start(self, put: Callable[[int, Sequence[dict[str, Any]]], None]) -> None:
+        self._put = put
+        for worker in self.workers:
+            self._start_one(worker)
+
+    def _start_one(self, worker: Worker) -> None:
+        worker.reader = threading.Thread(
+            target=self._read,
+            args=(worker, worker.conn, worker.process, self._put),
+            name=f"vigil-worker-{worker.number}",
+            daemon=True,
+        )
+        worker.reader.start()
+        worker.send({"t": "start"})
+
+    def restart(self, number: int) -> Worker:
+        """Fork worker `number` again (after it died), with the same beds, and start it."""
+        worker = self.workers[number]
+        with worker.lock:
+            worker.conn.close()
+        process, conn = self._fork_one(number, worker.beds)
+        worker.process, worker.conn = process, conn
+        worker.restarts += 1
+        log.warning("analysis worker %d restarted (pid %d)", number, process.pid)
+        self._start_one(worker)
+        return worker
+
+    def _read(
+        self,
+        worker: Worker,
+        conn: Connection,
+        process: Any,
+        put: Callable[[int, Sequence[dict[str, Any]]], None],
+    ) -> None:
+        """One worker process's messages into the runtime's queue; its end (EOF) becomes a
+        "died" item unless the runtime is stopping."""
         error = ""
         try:
             while True:
-                message = wire.decode(worker.conn.recv_bytes())
+                message = wire.decode(conn.recv_bytes())
                 kind = message["t"]
                 if kind == "out":
                     put(int(message["bed"]), (message,))
@@ -165,15 +210,15 @@ class Shards:
             error = str(exc)
         if self._stopping.is_set():
             return
-        worker.process.join(1.0)
-        code = worker.process.exitcode
+        process.join(1.0)
+        code = process.exitcode
         put(
             WORKER_ITEM,
             (
                 {
                     "t": "died",
                     "worker": worker.number,
-                    "pid": worker.process.pid,
+                    "pid": process.pid,
                     "exitcode": code,
                     "error": error,
                 },

@@ -186,7 +186,7 @@ class AnalysisWorker:
     def _record(self, index: int, record: Record, queued_ns: int) -> None:
         """One record through its bed's step; its outcome, if any, to the runtime."""
         out = analyse_record(self.beds[index], record, queued_ns, self._now_ns)
-        if not out.empty:
+        if out is not None:
             self._send(wire.output_message(out))
 
     def _technical(self, conditions: list, now_ns: int) -> None:
