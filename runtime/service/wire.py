@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from vigil.errors import VigilError
 from vigil.firmware_bridge.messages import AlarmMsg
 from vigil.firmware_bridge.protocol import AlarmPriority, AlarmState
 from vigil.runtime.alarms.model import OperatorCommand
@@ -33,8 +34,9 @@ from vigil.runtime.service.bed import BedState
 from vigil.runtime.service.bed_step import BedOutput
 
 
-class WireError(Exception):
-    """A message from the other side of a worker pipe that is not one this module writes."""
+class WireError(VigilError):
+    """A message from the other side of a worker pipe that is not one this module writes
+    (the worker or runtime that sent it is broken: it is stopped, never guessed at)."""
 
 
 def encode(message: dict[str, Any]) -> bytes:
