@@ -36,12 +36,21 @@ journal). Runtime: PacedLink without pacing (each link pushes as fast as the que
 timed until the last record is analysed. Records per second of wall time (the target) and of
 process CPU time; best of `--repeats`, bare and runtime alternating.
 
+Processes (`--processes N`, N > 1): the in-process capacity steps run with
+`runtime.analysis_processes = N`. The PacedLinks are made by the same link factory, inherited
+by each forked analysis worker; each worker runs `TimedWorker` (the real `AnalysisWorker`,
+timing each record after the base `_record`, as `TimedRuntime` does in one process) and, once
+its links have sent everything and its records are analysed, writes what it measured to a
+JSON file that the step merges. Slots start at a fixed time set before the fork (workers
+load their models in the first of it, inside the warm-up). CPU is the runtime's process plus
+its workers. The pty steps and the throughput comparison stay in one process.
+
 Targets (issue 7): 1 bed p99 <= 50 ms; capacity >= 64 beds (aim 256) at p99 <= 100 ms;
 runtime >= 0.9 of the bare pipeline's throughput. Shared machines are noisy: the JSON keeps
 os.getloadavg() before and after.
 
     python benchmarks/runtime_latency.py [--quick] [--seconds 20] [--warmup 5] [--beds-max 512]
-        [--no-pty] [--throughput-beds 16] [--repeats 3] [--out DIR]
+        [--no-pty] [--throughput-beds 16] [--repeats 3] [--processes N] [--out DIR]
 """
 
 from __future__ import annotations
@@ -56,7 +65,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +93,7 @@ from vigil.runtime.config import (
 )
 from vigil.runtime.service.record_queue import RecordQueue
 from vigil.runtime.service.runtime import Deliver, VigilRuntime
+from vigil.runtime.service.worker import AnalysisWorker
 
 SLOT_NS = int(WAVEFORM_PERIOD_S * 1_000_000_000)  # 40 ms
 SLOTS_PER_S = int(1 / WAVEFORM_PERIOD_S)
@@ -98,6 +108,7 @@ BEDS_AIM = 256
 RATIO_TARGET = 0.9
 DRAIN_TIMEOUT_S = 20.0
 REFINE_BEDS = 8  # bisect the capacity down to this many beds
+WORKER_START_S = 3.0  # with --processes: the first slot is due this long after the fork
 ANALYSED = (WaveformChunk, Numerics, DeviceStatus)
 
 now_ns = time.monotonic_ns
@@ -530,21 +541,21 @@ class StepRun:
     cpu_s: float = 0.0
     wall_s: float = 0.0
     loop_cpu_s: float | None = None
+    processes: int = 1
+    totals: dict[str, Any] | None = None  # with workers: their links' and queues' counts
 
     def row(self) -> dict[str, Any]:
         runtime, probe, links, senders = self.runtime, self.probe, self.links, self.senders
         beds = probe.beds
         window_ns = self.start_ns + round(self.warmup_s * 1e9)
-        queue: BlockedLog = runtime._queue
-        sent = sum(s.stream.samples(s.slots_sent) for s in senders)
-        decoded = sum(link.session.counters.samples for link in links)
+        t = self.totals if self.totals is not None else link_totals(links, senders)
+        t.setdefault("history", runtime._queue.history)
+        t.setdefault("abandoned", runtime._queue.abandoned)
+        sent, decoded, gaps = t["sent"], t["decoded"], t["gaps"]
+        frames_lost, corrupt, dropped = t["frames_lost"], t["corrupt"], t["dropped"]
         analysed = sum(probe.samples)
-        gaps = sum(link.session.counters.sample_gaps for link in links)
-        frames_lost = sum(link.decoder.counters.frames_lost for link in links)
-        corrupt = sum(link.decoder.counters.corrupt_frames for link in links)
-        dropped = sum(getattr(getattr(s, "transport", None), "bytes_dropped", 0) for s in senders)
-        blocked_after = sum(n for t, n in queue.history if t >= window_ns)
-        blocked_warmup = sum(n for t, n in queue.history if t < window_ns)
+        blocked_after = sum(n for at, n in t["history"] if at >= window_ns)
+        blocked_warmup = sum(n for at, n in t["history"] if at < window_ns)
         pressure = [
             e
             for e in probe.events
@@ -569,12 +580,12 @@ class StepRun:
             and gaps == 0
             and frames_lost == 0
             and dropped == 0
-            and queue.abandoned == 0
+            and t["abandoned"] == 0
             and blocked_after == 0
             and not pressure_after
             and runtime.error is None
         )
-        link_cpu = [getattr(link, "cpu_s", None) for link in links]
+        link_cpu = t["link_cpu"]
         wall = self.wall_s or float("nan")
         row = {
             "link": "pty" if self.pty else "in-process",
@@ -595,7 +606,7 @@ class StepRun:
             "frames_lost": frames_lost,
             "corrupt_frames": corrupt,
             "pty_bytes_dropped": dropped,
-            "queue_abandoned": queue.abandoned,
+            "queue_abandoned": t["abandoned"],
             "queue_blocked_puts": blocked_after,
             "queue_blocked_puts_warmup": blocked_warmup,
             "backpressure_alarms": len(pressure_after),
@@ -621,9 +632,172 @@ class StepRun:
             },
             "runtime_error": repr(runtime.error) if runtime.error else None,
             "nothing_lost": nothing_lost,
+            "processes": self.processes,
+            "worker_loop_cores": [c / wall for c in t.get("worker_loop_cpu_s", [])],
         }
         row["pass"] = nothing_lost and due["p99_ms"] <= P99_LIMIT_MS
         return row
+
+
+def link_totals(links: Sequence[Any], senders: Sequence[Any]) -> dict[str, Any]:
+    """What the links and senders of one process counted (sums; link CPU per link)."""
+    return {
+        "sent": sum(s.stream.samples(s.slots_sent) for s in senders),
+        "decoded": sum(link.session.counters.samples for link in links),
+        "gaps": sum(link.session.counters.sample_gaps for link in links),
+        "frames_lost": sum(link.decoder.counters.frames_lost for link in links),
+        "corrupt": sum(link.decoder.counters.corrupt_frames for link in links),
+        "dropped": sum(getattr(getattr(s, "transport", None), "bytes_dropped", 0) for s in senders),
+        "link_cpu": [getattr(link, "cpu_s", None) for link in links],
+    }
+
+
+# -------------------------------------------------------------------------------- processes
+class TimedWorker(AnalysisWorker):
+    """The real analysis worker (forked; `step` and `report_dir` are inherited): each record
+    is timed once the base `_record` has handled it; once this worker's links have sent
+    everything and its records are analysed, what it measured goes to a JSON file."""
+
+    step: StepRun
+    report_dir: Path
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._queue.__class__ = BlockedLog  # keep the blocked-put history (same layout)
+        self._queue.history = []  # type: ignore[attr-defined]
+
+    def _record(self, index: int, record: Record, queued_ns: int) -> None:
+        super()._record(index, record, queued_ns)
+        if isinstance(record, ANALYSED):
+            self.step.probe.record(index, record, now_ns())
+
+    def run(self) -> None:
+        threading.Thread(target=self._report, daemon=True).start()
+        super().run()
+
+    def _report(self) -> None:
+        step, probe, mine = self.step, self.step.probe, sorted(self.beds)
+        cpu0 = time.process_time()
+        loop = threading.main_thread()
+        deadline = time.monotonic() + step.warmup_s + step.seconds + 10 + DRAIN_TIMEOUT_S
+        drained = False
+        while time.monotonic() < deadline:
+            links = step.links
+            done = links and all(link.done for link in links)
+            if done and all(link.decoder.counters.bytes_in >= link.bytes_sent for link in links):
+                analysed = all(step.delivered[b] == probe.analysed[b] for b in mine)
+                if analysed and self._queue.qsize() == 0:
+                    drained = True
+                    break
+            time.sleep(0.05)
+        keep = [k for k, b in enumerate(probe.beds_of) if b in mine]
+        report = {
+            "beds": mine,
+            "drained": drained,
+            "done_ns": now_ns(),
+            "from_due": [probe.from_due[k] for k in keep],
+            "from_arrival": [probe.from_arrival[k] for k in keep],
+            "reader_lag": [probe.reader_lag[k] for k in keep],
+            "due_ns": [probe.due_ns[k] for k in keep],
+            "beds_of": [probe.beds_of[k] for k in keep],
+            "samples": {b: probe.samples[b] for b in mine},
+            "analysed": {b: probe.analysed[b] for b in mine},
+            "delivered": {b: step.delivered[b] for b in mine},
+            "warmup_worst_ns": probe.warmup_worst_ns,
+            "totals": link_totals(step.links, step.links),
+            "history": self._queue.history,  # type: ignore[attr-defined]
+            "abandoned": self._queue.abandoned,
+            "cpu_s": time.process_time(),
+            "loop_cpu_s": thread_cpu_s(loop),
+            "since_report_cpu_s": time.process_time() - cpu0,
+        }
+        path = self.report_dir / f"worker-{os.getpid()}.json"
+        path.with_suffix(".tmp").write_text(json.dumps(report))
+        path.with_suffix(".tmp").rename(path)
+
+
+def run_step_processes(
+    streams: list[Stream], beds: int, seconds: float, warmup_s: float, processes: int
+) -> dict[str, Any]:
+    """`run_step` with the beds shared over `processes` analysis workers."""
+    slots = round((warmup_s + seconds) * SLOTS_PER_S)
+    run = StepRun(Probe(beds, round(warmup_s * SLOTS_PER_S)), [0] * beds, False, seconds, warmup_s)
+    run.processes = processes
+    go = threading.Event()
+    go.set()  # the links wait for their t0 instead (set before the fork)
+    bed_streams = [streams[i % len(streams)] for i in range(beds)]
+    run.start_ns = now_ns() + round(WORKER_START_S * 1e9)
+    stagger_ns = round(warmup_s / 2 * 1e9)
+    run.probe.t0_ns = [run.start_ns + (stagger_ns * i // beds) for i in range(beds)]
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        ports = [f"sim://bed-{i + 1}" for i in range(beds)]
+        index = {port: i for i, port in enumerate(ports)}
+
+        def factory(port: str, baudrate: int, on_records: Deliver) -> Any:
+            i = index[port]  # runs in the worker, on its copies of `run` and the streams
+            link = PacedLink(
+                port, bed_streams[i], slots, counting(run.delivered, i, on_records), go
+            )
+            link.t0_ns = run.probe.t0_ns[i]
+            run.links.append(link)
+            return link
+
+        config = bed_config(tmp, ports)
+        config = replace(config, runtime=replace(config.runtime, analysis_processes=processes))
+        runtime = TimedRuntime(config, run.probe, link_factory=factory)
+        TimedWorker.step, TimedWorker.report_dir = run, tmp
+        runtime._shards.worker_class = TimedWorker
+        run.runtime = runtime
+        cpu0, wall0 = time.process_time(), now_ns()
+        runtime.start()
+        try:
+            loop0 = thread_cpu_s(runtime._thread)
+            count = len(runtime._shards.workers)
+            deadline = time.monotonic() + WORKER_START_S + warmup_s + seconds + 15 + DRAIN_TIMEOUT_S
+            while time.monotonic() < deadline and runtime.error is None:
+                if len(list(tmp.glob("worker-*.json"))) == count:
+                    break
+                time.sleep(0.1)
+            reports = [json.loads(f.read_text()) for f in tmp.glob("worker-*.json")]
+            time.sleep(0.3)  # the last messages through the pipes to the alarm core
+            done_ns = max([r["done_ns"] for r in reports], default=now_ns())
+            run.wall_s = (done_ns - max(wall0, run.start_ns)) / 1e9
+            loop1 = thread_cpu_s(runtime._thread)
+            if loop0 is not None and loop1 is not None:
+                run.loop_cpu_s = loop1 - loop0
+            run.cpu_s = time.process_time() - cpu0 + sum(r["cpu_s"] for r in reports)
+            run.drained = len(reports) == count and all(r["drained"] for r in reports)
+            _merge(run, reports)
+            row = run.row()
+        finally:
+            runtime.stop()
+    return row
+
+
+def _merge(run: StepRun, reports: list[dict[str, Any]]) -> None:
+    probe = run.probe
+    totals: dict[str, Any] = {
+        "sent": 0, "decoded": 0, "gaps": 0, "frames_lost": 0, "corrupt": 0, "dropped": 0,
+        "link_cpu": [], "history": [], "abandoned": 0, "worker_loop_cpu_s": [],
+    }  # fmt: skip
+    for r in reports:
+        for key in ("from_due", "from_arrival", "reader_lag", "due_ns", "beds_of"):
+            getattr(probe, key).extend(r[key])
+        for key in ("samples", "analysed"):
+            for bed, n in r[key].items():
+                getattr(probe, key)[int(bed)] = n
+        for bed, n in r["delivered"].items():
+            run.delivered[int(bed)] = n
+        probe.warmup_worst_ns = max(probe.warmup_worst_ns, r["warmup_worst_ns"])
+        for key in ("sent", "decoded", "gaps", "frames_lost", "corrupt", "dropped"):
+            totals[key] += r["totals"][key]
+        totals["link_cpu"] += r["totals"]["link_cpu"]
+        totals["history"] += [tuple(h) for h in r["history"]]
+        totals["abandoned"] += r["abandoned"]
+        if r["loop_cpu_s"] is not None:
+            totals["worker_loop_cpu_s"].append(r["loop_cpu_s"])
+    run.totals = totals
 
 
 # -------------------------------------------------------------------------------- throughput
@@ -852,6 +1026,10 @@ def main(argv: list[str] | None = None) -> int:
         "--no-refine", dest="refine", action="store_false",
         help="do not bisect between the last passing and the first failing step",
     )  # fmt: skip
+    parser.add_argument(
+        "--processes", type=int, default=1,
+        help="runtime.analysis_processes for the in-process capacity steps (default 1)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     steps = [b for b in BED_STEPS if b <= args.beds_max]
@@ -911,6 +1089,7 @@ def main(argv: list[str] | None = None) -> int:
             "streams": [f"{s.scenario} seed {s.seed}" for s in streams],
             "throughput_beds": args.throughput_beds,
             "repeats": args.repeats,
+            "processes": args.processes,
         },
         "python": platform.python_version(),
         "machine": platform.machine(),
@@ -939,8 +1118,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _step(streams: list[Stream], beds: int, args: argparse.Namespace, *, pty: bool) -> dict:
     link = "pty" if pty else "in-process"
-    progress(f"{link}: {beds} bed(s), {args.warmup:g} s warm-up + {args.seconds:g} s")
-    row = run_step(streams, beds, args.seconds, args.warmup, pty=pty)
+    workers = f", {args.processes} analysis processes" if args.processes > 1 and not pty else ""
+    progress(f"{link}: {beds} bed(s), {args.warmup:g} s warm-up + {args.seconds:g} s{workers}")
+    if args.processes > 1 and beds > 1 and not pty:  # one bed: one process, as the runtime
+        row = run_step_processes(streams, beds, args.seconds, args.warmup, args.processes)
+    else:
+        row = run_step(streams, beds, args.seconds, args.warmup, pty=pty)
     _progress_row(row)
     return row
 

@@ -256,6 +256,17 @@ class AlarmManager:
         since (the runtime ends them once its analysis has warmed up)."""
         return [a for a in self.alarms(bed) if not self._live[a.alarm_id].confirmed]
 
+    def unconfirm(self, bed: str) -> int:
+        """The analysis that raised `bed`'s present conditions is gone (a restarted analysis
+        worker) and starts afresh: treat its live alarms as restored ones, which that fresh
+        analysis must raise again (`unconfirmed()`, as after a restart). Returns how many."""
+        count = 0
+        for rec in self._live.values():
+            if rec.alarm.bed == bed and rec.alarm.condition_present and rec.confirmed:
+                rec.confirmed = False
+                count += 1
+        return count
+
     def signal(self, bed: str) -> BedSignal:
         signalling = [r.alarm for r in self._live.values() if r.alarm.bed == bed]
         signalling = [a for a in signalling if a.state in SIGNALLING]

@@ -78,6 +78,7 @@ class RuntimeSettings:
     crc_burst_window_s: float = 10.0  # ... within this window -> technical alarm
     inference_timeout_s: float = 0.5
     log_level: str = "info"  # debug | info | warning | error
+    analysis_processes: int = 1  # 1: analyse in the runtime's process; N > 1: N workers; 0: cores
 
 
 @dataclass(frozen=True, slots=True)
@@ -799,6 +800,12 @@ RUNTIME = Table(
         Number("inference_timeout_s", "Longest wait for one model call before it counts as "
                "failed.", _R.inference_timeout_s, unit="s", lo=0.01, hi=10.0),
         Text("log_level", "Log level.", _R.log_level, choices=LOG_LEVELS),
+        Number("analysis_processes", "Processes that read and analyse the beds. 1: all in "
+               "the runtime's own process. N > 1: beds are shared over N forked workers (one "
+               "alarm manager, journal, control socket and view stay in the runtime); a "
+               "worker that dies raises link lost on its beds. 0: one per CPU core. Python "
+               "runs one core per process: use about one per core past ~32 beds.",
+               _R.analysis_processes, unit="processes", lo=0, hi=256, integer=True),
     ),
 )  # fmt: skip
 

@@ -7,7 +7,9 @@ alone, except `view()`, which the loop's lock guards.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -15,6 +17,7 @@ from vigil.firmware_bridge.link import SerialLink
 from vigil.records import Numerics, WaveformChunk
 from vigil.runtime.alarms.model import Alarm, BedSignal
 from vigil.runtime.analysis.bed_analyzer import ECG_LEADS, BedAnalyzer
+from vigil.runtime.config import RuntimeConfig
 from vigil.runtime.link_alarms import LinkAlarms
 from vigil.runtime.view_model import BedView
 
@@ -27,7 +30,7 @@ class BedState:
     name: str
     port: str
     link: SerialLink
-    analyzer: BedAnalyzer
+    analyzer: BedAnalyzer | None  # None: analysed in a worker process
     link_alarms: LinkAlarms
     device_s: float = 0.0  # the latest device time seen on this bed (s)
     first_device_s: float | None = None  # the first, since this runtime started
@@ -72,6 +75,36 @@ class BedState:
         ring[: len(x) - first] = x[first:]
         self._ecg_at = (at + len(x)) % len(ring)
 
+    def ecg_tail(self) -> tuple[np.ndarray, float, str]:
+        """The view's ECG ring in time order, its rate and lead (for a worker's view update)."""
+        return np.roll(self._ecg, -self._ecg_at), self._ecg_rate, self._ecg_label
+
+    def show_remote(
+        self,
+        *,
+        device_s: float,
+        first_device_s: float | None,
+        numerics: dict[str, float],
+        numerics_arrival_ns: int | None,
+        heart_rate: float | None,
+        records: int,
+        ecg: np.ndarray | None,
+        ecg_rate: float,
+        ecg_label: str,
+    ) -> None:
+        """Take what an analysis worker reported of this bed (the parent's copy of a bed
+        analysed in another process: view, device clock for restored-alarm checks)."""
+        self.device_s = max(self.device_s, device_s)
+        if self.first_device_s is None:
+            self.first_device_s = first_device_s
+        self.numerics = numerics
+        self.numerics_arrival_ns = numerics_arrival_ns
+        self.heart_rate = heart_rate
+        self.records = records
+        if ecg is not None:
+            self._ecg, self._ecg_at = ecg, 0
+            self._ecg_rate, self._ecg_label = ecg_rate, ecg_label
+
     def heart_rate_from(self, series: list[tuple[float, float]]) -> None:
         if series:
             hr = series[-1][1]
@@ -94,3 +127,37 @@ class BedState:
             alarms=tuple(alarms),
             signal=signal,
         )
+
+
+def build_bed(
+    index: int,
+    config: RuntimeConfig,
+    link: SerialLink,
+    clock_ns: Callable[[], int] = time.monotonic_ns,
+    *,
+    analyse: bool = True,
+) -> BedState:
+    """Bed `index` of `config` around `link`, with its analysis and link alarms. `analyse`
+    False: the parent's copy of a bed an analysis worker analyses (no models loaded here:
+    ONNX Runtime sessions are made in the worker, after the fork)."""
+    cfg = config.beds[index]
+    analyzer = None
+    if analyse:
+        models = replace(
+            cfg.analysis.models, inference_timeout_s=config.runtime.inference_timeout_s
+        )
+        analyzer = BedAnalyzer(replace(cfg.analysis, models=models), clock=clock_ns)
+    rt = config.runtime
+    return BedState(
+        index,
+        cfg.name,
+        cfg.port,
+        link,
+        analyzer,
+        LinkAlarms(
+            cfg.name,
+            link_lost_s=rt.link_lost_s,
+            crc_burst_errors=rt.crc_burst_errors,
+            crc_burst_window_s=rt.crc_burst_window_s,
+        ),
+    )

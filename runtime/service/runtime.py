@@ -14,6 +14,12 @@ alarm still reaches the sinks).
 Each alarm event carries stage timestamps (`model.STAGES`): the completing sample's device
 time mapped to host time, arrival of its bytes, enqueue, analysis, decision, manager,
 journal commit, first sink. Processing delay = emitted - arrived.
+
+With `runtime.analysis_processes` > 1 the links, queue and analysis of the beds run in forked
+analysis workers (`shards.py`, `worker.py`), which send this loop each record's outcome over a
+pipe (`wire.py`); everything from the alarm manager on stays here, in one process. Both modes
+run the same per-record step (`bed_step.py`) and the same link and queue checks
+(`bed_watch.py`).
 """
 
 from __future__ import annotations
@@ -25,24 +31,24 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import replace
 from typing import Any
 
-from vigil.firmware_bridge.link import SerialLink
-from vigil.firmware_bridge.messages import AlarmMsg
-from vigil.firmware_bridge.protocol import AlarmPriority
-from vigil.firmware_bridge.protocol import AlarmState as WireAlarmState
-from vigil.records import LinkEvent, Numerics, OperatorAction, Record, WaveformChunk
+from vigil.firmware_bridge.link import LinkState, SerialLink
+from vigil.records import Record
 from vigil.runtime.alarms.manager import AlarmManager, UnknownAlarm
 from vigil.runtime.alarms.model import AlarmEvent, OperatorCommand
 from vigil.runtime.alarms.serialize import alarm_to_dict
-from vigil.runtime.analysis.bed_analyzer import BedAnalyzer
 from vigil.runtime.analysis.condition import Condition, ended
 from vigil.runtime.config import RuntimeConfig
 from vigil.runtime.journal import Journal, JournalWriteError
-from vigil.runtime.link_alarms import LinkAlarms, OnOff
-from vigil.runtime.service.bed import BedState
+from vigil.runtime.link_alarms import OnOff
+from vigil.runtime.service import wire
+from vigil.runtime.service.bed import BedState, build_bed
+from vigil.runtime.service.bed_step import BedOutput, analyse_record
+from vigil.runtime.service.bed_watch import BedWatch
 from vigil.runtime.service.record_queue import RecordQueue
+from vigil.runtime.service.shards import RemoteLink, Shards, process_count
+from vigil.runtime.service.worker import stopped_alarm
 from vigil.runtime.sinks.base import Sink, SinkError
 from vigil.runtime.sinks.device import DeviceSink
 from vigil.runtime.view_model import RuntimeView
@@ -52,9 +58,7 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING_S = 1.0  # link stats, queue pressure, restored alarms (trends commit every 5 s)
 PRUNE_EVERY_S = 3600.0
 RECONFIRM_S = 60.0  # device seconds of fresh analysis before restored alarms must re-appear
-BACKPRESSURE_CLEAR_S = 5.0  # a bed's queue alarm ends after this long without a blocked put
 DRAIN_MAX = 256  # records handled per loop turn before alarms are delivered
-STOPPED_ALARM_ID = 0xFFFF_FFFF  # the technical alarm a stopping runtime leaves on each device
 
 Deliver = Callable[[Sequence[Record]], None]
 LinkFactory = Callable[[str, int, Deliver], SerialLink]
@@ -94,7 +98,10 @@ class VigilRuntime:
         self.manager: AlarmManager | None = None
         self._thread: threading.Thread | None = None
         self._switches: dict[tuple[str, str, str], OnOff] = {}
-        self._backpressure_at: dict[int, int] = {}
+        self._watch: BedWatch | None = None
+        processes = process_count(config.runtime.analysis_processes, len(config.beds))
+        self._shards = Shards(config, processes, link_factory) if processes > 1 else None
+        self._restart_at: dict[int, float] = {}  # dead worker -> when to fork it again
         self.events_journaled = 0
         self.events_emitted = 0
         self.journal_failures = 0
@@ -105,8 +112,11 @@ class VigilRuntime:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> VigilRuntime:
         """Open the journal (fails here, naming it, if it cannot be written), restore the
-        alarms it holds, build each bed's analysis, then open the links."""
+        alarms it holds, build each bed's analysis, then open the links. With analysis workers,
+        they are forked first, before this process starts any thread (see shards.py)."""
         cfg = self.config
+        if self._shards is not None:
+            self._shards.fork()
         self.journal = Journal(
             cfg.journal.path,
             numerics_retention_s=cfg.journal.numerics_retention_days * 86400.0,
@@ -115,27 +125,19 @@ class VigilRuntime:
         self.manager = AlarmManager(
             cfg.alarms, next_id=self.journal.max_alarm_id() + 1, clock_ns=self._now_ns
         )
+        remote = self._shards.workers if self._shards is not None else []
+        owner = {index: worker for worker in remote for index in worker.beds}
         for index, bed_cfg in enumerate(cfg.beds):
-            models = replace(
-                bed_cfg.analysis.models, inference_timeout_s=cfg.runtime.inference_timeout_s
-            )
-            analyzer = BedAnalyzer(replace(bed_cfg.analysis, models=models), clock=self._now_ns)
-            link = self._link_factory(bed_cfg.port, bed_cfg.baudrate, self._enqueue_for(index))
-            state = BedState(
-                index,
-                bed_cfg.name,
-                bed_cfg.port,
-                link,
-                analyzer,
-                LinkAlarms(
-                    bed_cfg.name,
-                    link_lost_s=cfg.runtime.link_lost_s,
-                    crc_burst_errors=cfg.runtime.crc_burst_errors,
-                    crc_burst_window_s=cfg.runtime.crc_burst_window_s,
-                ),
-            )
+            if index in owner:
+                link: Any = RemoteLink(owner[index], index, bed_cfg.port)
+                state = build_bed(index, cfg, link, self._now_ns, analyse=False)
+            else:
+                link = self._link_factory(bed_cfg.port, bed_cfg.baudrate, self._enqueue_for(index))
+                state = build_bed(index, cfg, link, self._now_ns)
             self._beds.append(state)
             self._by_name[state.name] = state
+        if self._shards is None:
+            self._watch = BedWatch(dict(enumerate(self._beds)), self._queue, self._now_ns)
         if cfg.sinks.device:
             self._device_sink = DeviceSink(
                 {b.name: b.link.send for b in self._beds},
@@ -147,6 +149,8 @@ class VigilRuntime:
         if restored:
             log.warning("restored %d alarms from %s", len(restored), cfg.journal.path)
             self._deliver(list(restored))
+        if self._shards is not None:
+            self._shards.start(self._queue.put)
         for bed in self._beds:
             bed.link.start()
         self._thread = threading.Thread(target=self._run, name="vigil-process", daemon=True)
@@ -165,18 +169,13 @@ class VigilRuntime:
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
+        if self._shards is not None:
+            self._shards.stop()  # each worker leaves VIGIL STOPPED on its devices
         for bed in self._beds:
+            if isinstance(bed.link, RemoteLink):
+                continue
             with contextlib.suppress(Exception):
-                bed.link.send(
-                    AlarmMsg(
-                        self._now_ns() // 1000,
-                        STOPPED_ALARM_ID,
-                        AlarmPriority.MEDIUM,
-                        WireAlarmState.ACTIVE,
-                        True,
-                        "VIGIL STOPPED",
-                    )
-                )
+                bed.link.send(stopped_alarm(self._now_ns() // 1000))
             bed.link.stop()
         for sink in self._sinks:
             with contextlib.suppress(Exception):
@@ -300,41 +299,76 @@ class VigilRuntime:
             return 0.0
         return min(max(0.0, wake - now), 0.1)
 
-    def _record(self, index: int, record: Record, queued_ns: int, batch: list[AlarmEvent]) -> None:
-        bed = self._beds[index]
-        bed.observe(record)
-        if isinstance(record, LinkEvent):
-            conditions = bed.link_alarms.on_event(record, bed.device_s)
-            if record.kind == "hello" and self._device_sink is not None:
-                self._device_sink.resend_all(self.manager.alarms(bed.name), bed.name)
-        elif isinstance(record, OperatorAction):
-            self._command(
-                OperatorCommand(
-                    record.action,
-                    bed.name,
-                    f"device:{record.source}",
-                    alarm_id=record.alarm_id,
-                    seconds=float(record.seconds),
-                ),
-                batch,
-            )
+    def _record(self, index: int, record: Any, queued_ns: int, batch: list[AlarmEvent]) -> None:
+        if self._shards is not None:
+            self._worker_message(record, batch)
             return
+        out = analyse_record(self._beds[index], record, queued_ns, self._now_ns)
+        if out is not None:
+            self._apply(out, batch)
+
+    def _apply(self, out: BedOutput, batch: list[AlarmEvent]) -> None:
+        """One record's outcome, analysed here or in a worker: the same effects in order."""
+        bed = self._beds[out.bed]
+        if out.hello and self._device_sink is not None:
+            self._device_sink.resend_all(self.manager.alarms(bed.name), bed.name)
+        if out.action is not None:
+            self._command(out.action, batch)
+            return
+        if out.numerics is not None:
+            self._journal_numerics(bed, *out.numerics)
+        if out.conditions:
+            self._conditions(out.conditions, out.stamps, batch)
+
+    def _worker_message(self, message: dict[str, Any], batch: list[AlarmEvent]) -> None:
+        kind = message.get("t")
+        if kind == "out":
+            self._apply(wire.output_from(message), batch)
+        elif kind == "status":
+            for status in message["beds"]:
+                bed = self._beds[int(status["bed"])]
+                state = LinkState(wire.show_status(bed, status))
+                if isinstance(bed.link, RemoteLink):
+                    bed.link.state = state
+                switch = self._switches.get(("link_lost", bed.name, "worker"))
+                if state is LinkState.CONNECTED and switch is not None and switch.active:
+                    ended = switch.update(False, bed.device_s, ended_by="analysis restarted")
+                    self._conditions(ended, {"arrived": self._now_ns()}, batch)
+        elif kind == "died":
+            self._worker_died(message, batch)
         else:
-            step = bed.analyzer.feed(record)
-            analysed_ns = self._now_ns()
-            bed.heart_rate_from(step.heart_rate)
-            conditions = step.conditions
-            if isinstance(record, Numerics):
-                self._journal_numerics(bed, record)
-        if not conditions:
-            return  # the common case: stamps are only built for what becomes an alarm
-        stamps = {"arrived": _arrival_ns(record), "queued": queued_ns}
-        if not isinstance(record, LinkEvent):
-            stamps["analysed"] = analysed_ns
-            sample_ns = _sample_host_ns(record, bed)
-            if sample_ns:
-                stamps["sample"] = sample_ns
-        self._conditions(conditions, stamps, batch)
+            log.error("unknown message %r from an analysis worker", kind)
+
+    def _worker_died(self, message: dict[str, Any], batch: list[AlarmEvent]) -> None:
+        """Its beds are no longer monitored: a high-priority technical alarm on each, and a
+        fork of a fresh worker after a back-off (shards.py). What the dead worker raised must be
+        raised again by the fresh analysis, else it ends as after a restart (`_reconfirm`)."""
+        number = int(message.get("worker", -1))
+        worker = self._shards.workers[number]
+        self._restart_at[number] = self._now_s() + worker.restart_delay_s
+        log.error(
+            "analysis worker %d (pid %s) died (exit code %s%s); beds %s are not monitored",
+            number,
+            message.get("pid"),
+            message.get("exitcode"),
+            f", {message['error']}" if message.get("error") else "",
+            ", ".join(self._beds[i].name for i in worker.beds),
+        )
+        now_ns = self._now_ns()
+        for index in worker.beds:
+            bed = self._beds[index]
+            if isinstance(bed.link, RemoteLink):
+                bed.link.state = LinkState.DISCONNECTED
+            self.manager.unconfirm(bed.name)
+            bed.reconfirmed, bed.first_device_s = False, None
+            conditions = self._switch("link_lost", bed.name, "worker").update(
+                True,
+                bed.device_s,
+                cause="analysis process died",
+                pid=message.get("pid"),
+                exitcode=message.get("exitcode"),
+            )
+            self._conditions(conditions, {"arrived": now_ns}, batch)
 
     def _conditions(
         self, conditions: Sequence[Condition], stamps: dict[str, int], batch: list[AlarmEvent]
@@ -382,26 +416,31 @@ class VigilRuntime:
         return outcome
 
     def _housekeeping(self, batch: list[AlarmEvent]) -> None:
+        """Link statistics and queue pressure of the beds read here (a worker checks its own
+        and sends what they raise), and restored alarms not raised again."""
         now_ns = self._now_ns()
         stamps = {"arrived": now_ns}
-        for bed in self._beds:
-            conditions = bed.link_alarms.on_stats(bed.link.stats(), now_ns, bed.device_s)
-            self._conditions(conditions, dict(stamps), batch)
+        if self._watch is not None:
+            self._conditions(self._watch.link_stats(now_ns), dict(stamps), batch)
         for bed in self._beds:
             self._reconfirm(bed, batch)
-        blocked = self._queue.take_blocked()
-        for index, bed in enumerate(self._beds):
-            if index in blocked:
-                self._backpressure_at[index] = now_ns
-            since = self._backpressure_at.get(index)
-            on = since is not None and (now_ns - since) / 1e9 < BACKPRESSURE_CLEAR_S
-            conditions = self._switch("queue_backpressure", bed.name).update(
-                on,
-                bed.device_s,
-                blocked_puts=blocked.get(index, 0),
-                queue_size=self._queue.maxsize,
-            )
-            self._conditions(conditions, dict(stamps), batch)
+        self._restart_workers()
+        if self._watch is not None:
+            self._conditions(self._watch.backpressure(now_ns), dict(stamps), batch)
+
+    def _restart_workers(self) -> None:
+        now_s = self._now_s()
+        for number, at in list(self._restart_at.items()):
+            if now_s < at:
+                continue
+            del self._restart_at[number]
+            try:
+                self._shards.restart(number)
+            except OSError as exc:  # fork refused (memory, process limit): try again later
+                worker = self._shards.workers[number]
+                worker.restarts += 1
+                self._restart_at[number] = now_s + worker.restart_delay_s
+                log.error("analysis worker %d could not be restarted: %s", number, exc)
 
     def _reconfirm(self, bed: BedState, batch: list[AlarmEvent]) -> None:
         """A restored alarm whose condition the fresh analysis has not raised again within
@@ -433,9 +472,9 @@ class VigilRuntime:
         if removed:
             log.info("journal: pruned %d numerics rows past retention", removed)
 
-    def _journal_numerics(self, bed: BedState, record: Numerics) -> None:
+    def _journal_numerics(self, bed: BedState, device_s: float, values: dict[str, float]) -> None:
         try:
-            self.journal.record_numerics(bed.name, record.device_time_us / 1e6, record.values)
+            self.journal.record_numerics(bed.name, device_s, values)
         except JournalWriteError as exc:
             log.error("journal: numerics of %s not written: %s", bed.name, exc)
 
@@ -500,19 +539,3 @@ class VigilRuntime:
             self.journal.record_events(extra)
             self.events_journaled += len(extra)
         return extra
-
-
-def _arrival_ns(record: Record) -> int:
-    return int(getattr(record, "arrival_ns", 0) or 0)
-
-
-def _sample_host_ns(record: Record, bed: BedState) -> int:
-    """Host time of the record's last sample (its device time through the link's clock fit);
-    0 while the clock is not fitted."""
-    host = int(getattr(record, "host_time_ns", 0) or 0)
-    if not host or not isinstance(record, WaveformChunk) or len(record.samples) < 2:
-        return host
-    hello = bed.link.session.hello
-    scale = float(hello.time_scale) if hello is not None else 1.0
-    span_s = (len(record.samples) - 1) / float(record.rate)
-    return host + int(span_s / scale * 1e9)
