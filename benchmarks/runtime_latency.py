@@ -1111,8 +1111,9 @@ def main(argv: list[str] | None = None) -> int:
     for key, ok in checks.items():
         print(f"{key}: {'PASS' if ok else 'FAIL'}")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "runtime_latency.json").write_text(json.dumps(report, indent=2))
-    _plot(report, args.out / "runtime_latency.png")
+    stem = "runtime_latency" if args.processes == 1 else f"runtime_latency_{args.processes}proc"
+    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    _plot(report, args.out / f"{stem}.png")
     return 0 if report["pass"] else 1
 
 

@@ -40,8 +40,18 @@ def test_the_summary_true_onsets_are_the_tour_scenario_s_own_times():
 
 @pytest.mark.slow
 def test_the_demo_raises_the_tour_s_alarms_live_and_ends_with_a_summary_and_plot(tmp_path):
+    """With --imaging, the cart's phantom cine raises its advisory through the same manager."""
     out = subprocess.run(
-        [*VIGIL, "demo", "--headless", "--speed", "6", "--out", str(tmp_path / "demo")],
+        [
+            *VIGIL,
+            "demo",
+            "--headless",
+            "--imaging",
+            "--speed",
+            "6",
+            "--out",
+            str(tmp_path / "demo"),
+        ],
         capture_output=True,
         text=True,
         timeout=110,
@@ -62,3 +72,6 @@ def test_the_demo_raises_the_tour_s_alarms_live_and_ends_with_a_summary_and_plot
     assert (tmp_path / "demo" / "journal.db").exists()
     assert (tmp_path / "demo" / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Not a certified medical device" in out.stderr
+    assert re.search(r"\d+\s+cart-1\s+us_anechoic_region\s+low", out.stdout), out.stdout
+    assert "imaging cart (phantom cine" in out.stdout
+    assert (tmp_path / "demo" / "ultrasound.avi").stat().st_size > 0

@@ -50,6 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out", type=Path, default=Path("vigil-demo"), help="journal, JSONL and report here"
     )
     demo.add_argument("--headless", action="store_true", help="log lines instead of the view")
+    demo.add_argument(
+        "--imaging",
+        action="store_true",
+        help="add an imaging cart: a phantom cine through the ultrasound pipeline ([imaging])",
+    )
     demo.set_defaults(handler=_demo)
 
 
@@ -86,6 +91,7 @@ def _demo(args: argparse.Namespace) -> int:
         speed=args.speed,
         out=args.out,
         headless=args.headless,
+        imaging=args.imaging,
         stop=stop,
     )
 

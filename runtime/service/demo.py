@@ -74,9 +74,12 @@ def run_demo(
     speed: Fraction = Fraction(2),
     out: Path = Path("vigil-demo"),
     headless: bool = False,
+    imaging: bool = False,
     stop: threading.Event | None = None,
 ) -> int:
-    """Run the tour on `beds` simulated monitors for `seconds` of device time at `speed`."""
+    """Run the tour on `beds` simulated monitors for `seconds` of device time at `speed`;
+    with `imaging`, also a phantom cine through the ultrasound pipeline, whose findings reach
+    the same alarm manager and journal (bed "cart-1")."""
     from vigil.firmware_bridge.simulator.serve import serve as serve_monitor
     from vigil.runtime.service.runtime import VigilRuntime
     from vigil.runtime.service.serve import serve
@@ -123,17 +126,77 @@ def run_demo(
     cable.start()
     ender = threading.Thread(target=_end_after, args=(threads, stop), name="demo end", daemon=True)
     ender.start()
+    cart = _ImagingCart(out, runtime) if imaging else None
     started = time.monotonic()
     try:
+        if cart is not None:
+            cart.start()
         code = serve(runtime, stop, headless=headless)
     finally:
         stop.set()
+        if cart is not None:
+            cart.stop()
         for transport in transports:
             transport.close()
     elapsed = time.monotonic() - started
     print(summary(record, runtime_seconds=elapsed, speed=float(speed)))
+    if cart is not None:
+        print(cart.summary_text())
     _report(out)
     return code
+
+
+class _ImagingCart:
+    """The phantom cine stream of `vigil demo --imaging`: the real ultrasound pipeline on its
+    own thread (latest frame wins, the shipped U-Net, INT8 on the CPU), its advisory findings
+    submitted to the runtime, its overlay written to OUT/ultrasound.avi."""
+
+    BED = "cart-1"
+
+    def __init__(self, out: Path, runtime: object) -> None:
+        self.out = out
+        self.runtime = runtime
+        self.stop_event = threading.Event()  # the pipeline's own: its end must not end the demo
+        self.result: object | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="imaging cart", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self._thread.join(10.0)
+
+    def _run(self) -> None:
+        from vigil.runtime.imaging.overlay import OverlayOutput
+        from vigil.runtime.imaging.pipeline import Pipeline, PipelineSettings
+        from vigil.runtime.imaging.segmenter import Segmenter
+        from vigil.runtime.imaging.sources.phantom import PhantomSource
+
+        try:
+            source = PhantomSource(seed=7, fps=10.0)
+            segmenter = Segmenter.open(None, precision="int8", intra_op_threads=1)
+            overlay = OverlayOutput(self.out / "ultrasound.avi", 10.0, [source.name])
+            self.result = Pipeline(
+                [source],
+                segmenter,
+                PipelineSettings(bed=self.BED),
+                outputs=[overlay],
+                on_condition=self.runtime.submit_condition,
+                stop=self.stop_event,
+            ).run()
+        except Exception as exc:  # the cart is an add-on: its failure must not stop the vitals
+            self.error = exc
+            log.error("imaging cart: %s", exc)
+
+    def summary_text(self) -> str:
+        if self.error is not None:
+            return f"imaging cart: stopped: {self.error}"
+        if self.result is None:
+            return "imaging cart: no result"
+        lines = ["", "imaging cart (phantom cine, overlay in ultrasound.avi):"]
+        return "\n".join(lines + [f"  {line}" for line in self.result.lines()])
 
 
 def _pull_cable(

@@ -88,6 +88,7 @@ class VigilRuntime:
         self._lock = threading.RLock()
         self._queue = RecordQueue(config.runtime.queue_records, self._stop, clock_ns)
         self._commands: queue.Queue[tuple[OperatorCommand, Future[str]]] = queue.Queue()
+        self._external: queue.SimpleQueue[Condition] = queue.SimpleQueue()
         self._link_factory = link_factory
         self._extra_sinks = list(sinks)
         self._sinks: list[Sink] = []
@@ -194,6 +195,11 @@ class VigilRuntime:
         self._commands.put((cmd, done))
         return done.result(timeout=timeout_s)
 
+    def submit_condition(self, condition: Condition) -> None:
+        """Hand a condition decided elsewhere (the ultrasound pipeline's findings) to the
+        alarm manager: journaled and signalled like the analysis' own. Thread-safe."""
+        self._external.put(condition)
+
     def control_request(self, request: dict[str, Any], actor: str) -> dict[str, Any]:
         """The control socket's handler (see vigil.runtime.control)."""
         op = request.get("op")
@@ -295,7 +301,7 @@ class VigilRuntime:
         deadline = self.manager.next_deadline()
         if deadline is not None:
             wake = min(wake, deadline)
-        if not self._commands.empty():
+        if not self._commands.empty() or not self._external.empty():
             return 0.0
         return min(max(0.0, wake - now), 0.1)
 
@@ -383,6 +389,8 @@ class VigilRuntime:
             batch.extend(events)
 
     def _run_commands(self, batch: list[AlarmEvent]) -> None:
+        while not self._external.empty():
+            self._conditions([self._external.get_nowait()], {"arrived": self._now_ns()}, batch)
         while True:
             try:
                 cmd, done = self._commands.get_nowait()
