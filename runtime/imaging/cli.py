@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 DEFAULT_BACKENDS = "tensorrt,onnxruntime-cuda,onnxruntime-cpu"
 
@@ -122,6 +123,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--region", type=_box, metavar="X0,Y0,X1,Y1", help="crop (default: sector)")
     p.add_argument("--roi", type=_box, metavar="X0,Y0,X1,Y1", help="the rule's region of interest")
     p.add_argument("--bed", default="imaging", help="bed name in conditions (default: imaging)")
+    p.add_argument(
+        "--journal",
+        type=Path,
+        metavar="DB",
+        help="journal the advisories through the alarm manager into this SQLite journal "
+        "(the one `vigil run` writes and `vigil alarms` reads)",
+    )
     p.set_defaults(handler=_ultrasound)
 
 
@@ -170,7 +178,18 @@ def _ultrasound(args: argparse.Namespace) -> int:
             interval = sources[0].frame_interval_s
             fps = 1.0 / interval if interval else 20.0
             outputs.append(OverlayOutput(args.save_overlay, fps, [s.name for s in sources]))
-        summary = Pipeline(sources, segmenter, settings, outputs=outputs).run()
+        advisories = _JournaledAdvisories(args.journal) if args.journal is not None else None
+        try:
+            summary = Pipeline(
+                sources,
+                segmenter,
+                settings,
+                outputs=outputs,
+                on_condition=advisories.on_condition if advisories else None,
+            ).run()
+        finally:
+            if advisories is not None:
+                advisories.close()
     except BaseException:
         for out in outputs:
             out.close()
@@ -182,3 +201,30 @@ def _ultrasound(args: argparse.Namespace) -> int:
         for path in getattr(out, "paths", ()):
             print(f"overlay: {path}")
     return 0
+
+
+class _JournaledAdvisories:
+    """Findings' conditions through an alarm manager into the journal, as `vigil run` does
+    (manager time is the host's monotonic clock; journal first, nothing else signals here)."""
+
+    def __init__(self, path: Path) -> None:
+        import time
+
+        from vigil.runtime.alarms.manager import AlarmManager
+        from vigil.runtime.journal import Journal
+
+        self._now = time.monotonic
+        self.journal = Journal(path)
+        self.manager = AlarmManager(next_id=self.journal.max_alarm_id() + 1)
+        self.events = 0
+
+    def on_condition(self, condition: Any) -> None:
+        events = self.manager.on_condition(condition, self._now())
+        events += self.manager.tick(self._now())
+        if events:
+            self.journal.record_events(events)
+            self.events += len(events)
+
+    def close(self) -> None:
+        self.journal.close()
+        print(f"journal: {self.events} alarm events in {self.journal.path}")
