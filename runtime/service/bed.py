@@ -21,6 +21,7 @@ from vigil.runtime.config import RuntimeConfig
 from vigil.runtime.link_alarms import LinkAlarms
 from vigil.runtime.view_model import BedView
 
+VIEW_LEAD = "ECG_II"  # the lead a monitor shows first; another lead only when it is absent
 VIEW_ECG_S = 6.0  # seconds of ECG the live view draws
 
 
@@ -43,6 +44,7 @@ class BedState:
     _ecg_at: int = 0  # where the next sample goes in the ring
     _ecg_rate: float = 0.0
     _ecg_label: str = ""
+    _ecg_is_lead_ii: bool = False
 
     def observe(self, record: object) -> None:
         """Keep what the view shows and the bed's device clock (before analysis)."""
@@ -54,7 +56,9 @@ class BedState:
             if self.first_device_s is None:
                 self.first_device_s = record.first_index / rate
             if record.kind in ECG_LEADS and (
-                not self._ecg_label or record.label == self._ecg_label
+                not self._ecg_label
+                or record.label == self._ecg_label
+                or (record.kind == VIEW_LEAD and not self._ecg_is_lead_ii)
             ):
                 self._keep_ecg(record, rate)
         elif isinstance(record, Numerics):
@@ -63,6 +67,8 @@ class BedState:
             self.numerics_arrival_ns = record.arrival_ns
 
     def _keep_ecg(self, chunk: WaveformChunk, rate: float) -> None:
+        if chunk.kind == VIEW_LEAD and not self._ecg_is_lead_ii:  # switch to lead II once seen
+            self._ecg_is_lead_ii, self._ecg_rate = True, 0.0
         if self._ecg_rate != rate:
             self._ecg_rate, self._ecg_label = rate, chunk.label
             self._ecg = np.full(int(VIEW_ECG_S * rate), np.nan, np.float32)
