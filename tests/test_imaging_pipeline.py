@@ -249,6 +249,30 @@ def test_mailbox_hands_over_the_newest_frame_and_counts_the_ones_it_replaced() -
     assert box.exhausted
 
 
+def test_every_frame_mode_makes_a_fast_reader_wait_instead_of_skipping() -> None:
+    """`--as-fast-as-possible` over a file: nothing skipped, frames in order, and the reader
+    blocks while its slot is full (it does not spin through the file)."""
+    box = LatestFrameMailbox(["s"], every_frame=True)
+    offered: list[int] = []
+
+    def reader() -> None:
+        for i in range(20):
+            box.offer("s", _frame(i))
+            offered.append(i)
+        box.finish("s")
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    taken = []
+    while batch := box.take_batch(timeout_s=5):
+        assert len(offered) <= batch[0].frame.index + 2  # the reader waited for the slot
+        taken.append(batch[0].frame.index)
+    thread.join(5)
+    assert taken == list(range(20))
+    c = box.counts()["s"]
+    assert (c.read, c.taken, c.skipped) == (20, 20, 0)
+
+
 def test_fast_source_and_slow_model_process_the_newest_frame_and_count_skips(
     segmenter: Segmenter,
 ) -> None:

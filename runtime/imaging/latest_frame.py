@@ -57,9 +57,13 @@ class SourceCounts:
 class LatestFrameMailbox:
     """One slot per source name; readers `offer`, the inference thread `take_batch`."""
 
-    def __init__(self, names: Sequence[str]) -> None:
+    def __init__(self, names: Sequence[str], *, every_frame: bool = False) -> None:
+        """`every_frame`: a reader waits for its slot to be taken instead of replacing the
+        frame in it, so nothing is skipped (a throughput run over a file, where latest frame
+        wins would only make the reader spin and skip); live sources keep latest frame wins."""
         if len(set(names)) != len(names):
             raise ValueError(f"source names must differ: {list(names)}")
+        self.every_frame = every_frame
         self._cv = threading.Condition()
         self._slots: dict[str, Taken | None] = {n: None for n in names}
         self._counts = {n: SourceCounts() for n in names}
@@ -68,6 +72,9 @@ class LatestFrameMailbox:
     def offer(self, name: str, frame: Frame) -> None:
         """A reader read `frame`: it replaces any frame still waiting (that one is skipped)."""
         with self._cv:
+            if self.every_frame:
+                while self._slots[name] is not None and not self._closed:
+                    self._cv.wait()
             c = self._counts[name]
             c.read += 1
             if self._closed:
@@ -106,6 +113,8 @@ class LatestFrameMailbox:
                 c = self._counts[t.name]
                 c.taken += 1
                 c._skipped_since_take = 0
+            if batch and self.every_frame:
+                self._cv.notify_all()  # readers waiting for their slot
             return batch
 
     def close(self) -> None:

@@ -60,6 +60,7 @@ class PipelineSettings:
     rule: AnechoicRule = field(default_factory=AnechoicRule)
     max_frames: int | None = None  # per source; None: until the source ends
     seconds: float | None = None  # wall-clock limit; None: none
+    every_frame: bool = False  # process every frame (throughput runs); else latest frame wins
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +282,7 @@ class Pipeline:
 
         self._degraded = DegradedAlarm(self.settings.bed, "us_segmenter", "no segmentation")
         self._calls_before = int(getattr(self.segmenter, "calls", 0))
-        mailbox = LatestFrameMailbox(self.names)
+        mailbox = LatestFrameMailbox(self.names, every_frame=self.settings.every_frame)
         readers = [
             SourceReader(src, mailbox, name=n, max_frames=self.settings.max_frames, stop=self.stop)
             for src, n in zip(self.sources, self.names, strict=True)
