@@ -64,12 +64,12 @@ import numpy as np
 from vigil.models.synthetic import Event, PatientSimulator, PhysioState, Scenario, SignalBlock
 from vigil.records import Record
 from vigil.runtime.analysis import ec57
-from vigil.runtime.analysis.analyze import analyze_records
+from vigil.runtime.analysis.analyze import analyze_records, analyze_with
 from vigil.runtime.analysis.beat_classifier import lookahead_samples
 from vigil.runtime.analysis.bed_analyzer import BedAnalyzer
 from vigil.runtime.analysis.condition import Category
 from vigil.runtime.analysis.ecg_front_end import EcgFrontEnd
-from vigil.runtime.analysis.result import AnalysisResult, AnalysisStep, spans_from
+from vigil.runtime.analysis.result import AnalysisResult
 from vigil.runtime.analysis.settings import AnalysisSettings, ModelSettings
 from vigil.runtime.analysis.simulated_records import block_records
 
@@ -331,23 +331,7 @@ def run_bed(records: list[Record], settings: AnalysisSettings) -> BedRun:
     """`analyze_records`, keeping hold of the bed to read the `organised_qrs` rule's counters
     (the ArrhythmiaDetector's; AnalysisResult does not carry them)."""
     analyzer = BedAnalyzer(settings)
-    total = AnalysisStep()
-    for record in records:
-        total.extend(analyzer.feed(record))
-    total.extend(analyzer.finish())
-    fs = analyzer.ecg_fs
-    result = AnalysisResult(
-        bed=settings.bed,
-        duration_s=analyzer.counters["ecg_samples"] / float(fs) if fs else 0.0,
-        beats=total.beats,
-        spans=spans_from(total.conditions),
-        heart_rate=total.heart_rate,
-        ecg_windows=total.ecg_windows,
-        decided_by=tuple(sorted({b.decided_by for b in total.beats})),
-        suppressed=list(analyzer.suppressed),
-        counters=dict(analyzer.counters),
-        ecg_fs=float(fs) if fs else None,
-    )
+    result = analyze_with(analyzer, records)
     return BedRun(result, analyzer.arrhythmia_counters, analyzer.vf_vetoes)
 
 

@@ -25,6 +25,12 @@ def analyze_records(
     """Feed every record to one `BedAnalyzer` and collect what it found. A recording without
     the monitor's numerics (WFDB, CSV, NumPy) wants `derive_numerics=True` (bed_analyzer.py)."""
     analyzer = BedAnalyzer(settings, derive_numerics=derive_numerics, clock=clock)
+    return analyze_with(analyzer, records)
+
+
+def analyze_with(analyzer: BedAnalyzer, records: Iterable[Record]) -> AnalysisResult:
+    """`analyze_records` on a bed the caller built and keeps, to read what the result does
+    not carry (the arrhythmia detector's counters, the VF vetoes)."""
     total = AnalysisStep()
     for record in records:
         total.extend(analyzer.feed(record))
@@ -32,7 +38,7 @@ def analyze_records(
     fs = analyzer.ecg_fs
     duration = analyzer.counters["ecg_samples"] / float(fs) if fs else 0.0
     return AnalysisResult(
-        bed=settings.bed,
+        bed=analyzer.bed,
         duration_s=duration,
         beats=total.beats,
         spans=spans_from(total.conditions),
