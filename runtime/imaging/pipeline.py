@@ -36,6 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from vigil.errors import ConfigError
+from vigil.runtime.alarms.serialize import condition_to_dict
 from vigil.runtime.analysis.condition import Condition
 from vigil.runtime.imaging.findings import (
     AnechoicRule,
@@ -191,18 +192,8 @@ def _finite(x: float) -> float | None:
 
 
 def condition_json(c: Condition) -> dict[str, Any]:
-    return {
-        "type": "condition",
-        "kind": c.kind,
-        "bed": c.bed,
-        "key": c.key,
-        "priority": c.priority.name.lower(),
-        "category": c.category.value,
-        "onset_s": c.onset_s,
-        "end_s": c.end_s,
-        "value": _finite(c.value),
-        "evidence": c.evidence,
-    }
+    """A condition line: the one JSON shape the journal and the sinks use too."""
+    return {"type": "condition", **condition_to_dict(c)}
 
 
 class FrameOutput(Protocol):

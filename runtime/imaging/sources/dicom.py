@@ -389,15 +389,6 @@ class DicomFolderSource:
             except FrameSourceError:
                 continue
 
-    def _arrays(self) -> Iterator[np.ndarray]:
-        from pydicom.pixels import iter_pixels, pixel_array
-
-        if self.photometric == "YBR_FULL_422" and not self._compressed:
-            # pydicom 3.0's iter_pixels miscounts native 4:2:2 frame lengths past frame 1;
-            # pixel_array(path, index=k) reads one frame at a time correctly.
-            return (pixel_array(self.path, index=k) for k in range(self.n_frames))
-        return iter_pixels(self.path)
-
     def frames(self) -> Iterator[Frame]:
         pacer = Pacer(self.frame_interval_s, enabled=self.paced)
         self.skipped.clear()
