@@ -81,16 +81,9 @@ from vigil.firmware_bridge.simulator.sources import SyntheticSource
 from vigil.firmware_bridge.simulator.transports import PtyTransport
 from vigil.records import DeviceStatus, LinkEvent, Numerics, Record, WaveformChunk
 from vigil.runtime.alarms.model import AlarmEvent, EventKind
-from vigil.runtime.alarms.policy import AlarmPolicy
 from vigil.runtime.analysis.bed_analyzer import BedAnalyzer
 from vigil.runtime.analysis.settings import AnalysisSettings
-from vigil.runtime.config import (
-    BedConfig,
-    JournalConfig,
-    RuntimeConfig,
-    RuntimeSettings,
-    SinksConfig,
-)
+from vigil.runtime.config import RuntimeConfig, config_in_folder
 from vigil.runtime.service.record_queue import RecordQueue
 from vigil.runtime.service.runtime import Deliver, VigilRuntime
 from vigil.runtime.service.worker import AnalysisWorker
@@ -399,17 +392,7 @@ class TimedRuntime(VigilRuntime):
 
 # -------------------------------------------------------------------------------- one step
 def bed_config(tmp: Path, ports: Sequence[str]) -> RuntimeConfig:
-    return RuntimeConfig(
-        path=None,
-        runtime=RuntimeSettings(control_socket=tmp / "control.sock"),
-        journal=JournalConfig(path=tmp / "journal.db"),
-        alarms=AlarmPolicy(),
-        sinks=SinksConfig(jsonl=None, device=True),
-        beds=tuple(
-            BedConfig(name=f"bed-{i + 1}", port=p, analysis=AnalysisSettings(bed=f"bed-{i + 1}"))
-            for i, p in enumerate(ports)
-        ),
-    )
+    return config_in_folder(tmp, [(f"bed-{i + 1}", p) for i, p in enumerate(ports)])
 
 
 def counting(delivered: list[int], bed: int, on_records: Deliver) -> Deliver:

@@ -415,3 +415,20 @@ def test_bed_config_takes_its_name_into_the_analysis_settings():
     bed = BedConfig(name="icu-3", port="/dev/ttyACM0", analysis=AnalysisSettings(bed="other"))
     assert bed.analysis.bed == "icu-3"
     assert os.fspath(RuntimeSettings().control_socket) == os.fspath(default_control_socket())
+
+
+def test_config_in_folder_is_what_a_file_naming_only_the_beds_gives(tmp_path):
+    from vigil.runtime.config import config_in_folder
+
+    text = (
+        f'[runtime]\ncontrol_socket = "{tmp_path / "control.sock"}"\n'
+        f'[journal]\npath = "{tmp_path / "journal.db"}"\n'
+        '[[bed]]\nname = "bed-1"\nport = "/dev/ttyUSB0"\n'
+    )
+    from_file = parse_config(text, base_dir=tmp_path)
+    built = config_in_folder(tmp_path, [("bed-1", "/dev/ttyUSB0")])
+    assert built.runtime == from_file.runtime
+    assert built.journal == from_file.journal
+    assert built.alarms == from_file.alarms
+    assert built.sinks == from_file.sinks
+    assert built.beds == from_file.beds

@@ -14,15 +14,8 @@ import pytest
 from runtime_rig import MonitorRig, wait_for
 
 from vigil.firmware_bridge.protocol import AlarmPriority
-from vigil.runtime.alarms.policy import AlarmPolicy
-from vigil.runtime.analysis.settings import AnalysisSettings, ModelSettings
-from vigil.runtime.config import (
-    BedConfig,
-    JournalConfig,
-    RuntimeConfig,
-    RuntimeSettings,
-    SinksConfig,
-)
+from vigil.runtime.analysis.settings import ModelSettings
+from vigil.runtime.config import RuntimeConfig, config_in_folder
 from vigil.runtime.control.client import send_request
 from vigil.runtime.control.server import ControlServer
 from vigil.runtime.journal import Journal
@@ -37,17 +30,7 @@ PROCESSING_BOUND_S = 1.0  # generous: the runtime's own delay is milliseconds (b
 
 
 def _config(tmp_path: Path, beds: list[tuple[str, str]], **analysis) -> RuntimeConfig:
-    return RuntimeConfig(
-        path=None,
-        runtime=RuntimeSettings(control_socket=tmp_path / "control.sock", link_lost_s=2.0),
-        journal=JournalConfig(path=tmp_path / "journal.db"),
-        alarms=AlarmPolicy(),
-        sinks=SinksConfig(jsonl=None, device=True),
-        beds=tuple(
-            BedConfig(name=name, port=port, analysis=AnalysisSettings(bed=name, **analysis))
-            for name, port in beds
-        ),
-    )
+    return config_in_folder(tmp_path, beds, analysis=analysis, link_lost_s=2.0)
 
 
 @pytest.fixture

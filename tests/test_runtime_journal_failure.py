@@ -15,15 +15,7 @@ from fractions import Fraction
 import pytest
 from runtime_rig import MonitorRig, wait_for
 
-from vigil.runtime.alarms.policy import AlarmPolicy
-from vigil.runtime.analysis.settings import AnalysisSettings
-from vigil.runtime.config import (
-    BedConfig,
-    JournalConfig,
-    RuntimeConfig,
-    RuntimeSettings,
-    SinksConfig,
-)
+from vigil.runtime.config import config_in_folder
 from vigil.runtime.service.runtime import VigilRuntime
 from vigil.runtime.sinks.jsonl import JsonlSink
 
@@ -56,14 +48,7 @@ def test_a_full_journal_is_a_technical_alarm_and_alarms_still_reach_the_sinks(tm
     rig = MonitorRig(speed=Fraction(4))
     bed = rig.add("bed-1", "ventricular_tachycardia", 1, tmp_path)
     rig.start()
-    config = RuntimeConfig(
-        path=None,
-        runtime=RuntimeSettings(control_socket=tmp_path / "control.sock"),
-        journal=JournalConfig(path=tmp_path / "journal.db"),
-        alarms=AlarmPolicy(),
-        sinks=SinksConfig(jsonl=None, device=True),
-        beds=(BedConfig(name="bed-1", port=bed.port, analysis=AnalysisSettings(bed="bed-1")),),
-    )
+    config = config_in_folder(tmp_path, [("bed-1", bed.port)])
     jsonl = tmp_path / "alarms.jsonl"
     runtime = VigilRuntime(config, sinks=[JsonlSink(jsonl)]).start()
 

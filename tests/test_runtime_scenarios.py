@@ -10,15 +10,7 @@ from fractions import Fraction
 import pytest
 from runtime_rig import MonitorRig, wait_for
 
-from vigil.runtime.alarms.policy import AlarmPolicy
-from vigil.runtime.analysis.settings import AnalysisSettings
-from vigil.runtime.config import (
-    BedConfig,
-    JournalConfig,
-    RuntimeConfig,
-    RuntimeSettings,
-    SinksConfig,
-)
+from vigil.runtime.config import config_in_folder
 from vigil.runtime.service.runtime import VigilRuntime
 
 pytestmark = pytest.mark.slow
@@ -52,16 +44,7 @@ def test_every_scenario_raises_its_alarm_in_time_and_normal_rhythm_raises_none(t
     names = [*EXPECTED, "normal"]
     beds = [rig.add(name, name, k + 1, tmp_path) for k, name in enumerate(names)]
     rig.start()
-    config = RuntimeConfig(
-        path=None,
-        runtime=RuntimeSettings(control_socket=tmp_path / "control.sock"),
-        journal=JournalConfig(path=tmp_path / "journal.db"),
-        alarms=AlarmPolicy(),
-        sinks=SinksConfig(jsonl=None, device=True),
-        beds=tuple(
-            BedConfig(name=b.name, port=b.port, analysis=AnalysisSettings(bed=b.name)) for b in beds
-        ),
-    )
+    config = config_in_folder(tmp_path, [(b.name, b.port) for b in beds])
     seen: dict[tuple[str, str], dict] = {}  # (bed, kind) -> the first alarm
     runtime = VigilRuntime(config).start()
     try:

@@ -6,7 +6,7 @@ and the key.
 """
 
 from vigil.runtime.config.example import example_config
-from vigil.runtime.config.load import load_config, parse_config
+from vigil.runtime.config.load import config_in_folder, load_config, parse_config
 from vigil.runtime.config.schema import (
     BedConfig,
     JournalConfig,
@@ -21,6 +21,7 @@ __all__ = [
     "RuntimeConfig",
     "RuntimeSettings",
     "SinksConfig",
+    "config_in_folder",
     "example_config",
     "load_config",
     "parse_config",

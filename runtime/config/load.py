@@ -82,6 +82,31 @@ def parse_config(
     return build(doc, None if path is None else path.absolute())
 
 
+def config_in_folder(
+    folder: Path,
+    beds: Iterable[tuple[str, str]],
+    *,
+    jsonl: Path | None = None,
+    analysis: dict[str, Any] | None = None,
+    **runtime: Any,
+) -> RuntimeConfig:
+    """Every default, as a file naming only `beds` ((name, port) pairs) would give, with the
+    control socket and journal in `folder`: what `vigil demo`, the tests and the benchmarks
+    run. `analysis` overrides AnalysisSettings fields for every bed, `runtime` the
+    RuntimeSettings fields."""
+    return RuntimeConfig(
+        path=None,
+        runtime=RuntimeSettings(control_socket=folder / "control.sock", **runtime),
+        journal=JournalConfig(path=folder / "journal.db"),
+        alarms=AlarmPolicy(),
+        sinks=SinksConfig(jsonl=jsonl, device=True),
+        beds=tuple(
+            BedConfig(name=name, port=port, analysis=AnalysisSettings(bed=name, **(analysis or {})))
+            for name, port in beds
+        ),
+    )
+
+
 def build(doc: dict[str, Any], path: Path | None) -> RuntimeConfig:
     """The dataclasses from a validated document (every key present, defaults filled)."""
     alarms = dict(doc["alarms"])

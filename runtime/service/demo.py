@@ -25,7 +25,6 @@ from vigil.runtime.alarms.model import AlarmEvent, EventKind
 if TYPE_CHECKING:
     from vigil.firmware_bridge.simulator.monitor import SimulatedMonitor
     from vigil.firmware_bridge.simulator.transports import PtyTransport
-    from vigil.runtime.config import RuntimeConfig
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +80,7 @@ def run_demo(
     with `imaging`, also a phantom cine through the ultrasound pipeline, whose findings reach
     the same alarm manager and journal (bed "cart-1")."""
     from vigil.firmware_bridge.simulator.serve import serve as serve_monitor
+    from vigil.runtime.config import config_in_folder
     from vigil.runtime.service.runtime import VigilRuntime
     from vigil.runtime.service.serve import serve
     from vigil.runtime.sinks.jsonl import JsonlSink
@@ -92,7 +92,10 @@ def run_demo(
         with contextlib.suppress(FileNotFoundError):
             (out / stale).unlink()  # a demo starts from a clean journal
     transports, monitors = _simulated_monitors(beds, speed, out)
-    config = _demo_config(out, [str(t.link_path) for t in transports])
+    ports = [str(t.link_path) for t in transports]
+    config = config_in_folder(
+        out, [(f"bed-{k}", port) for k, port in enumerate(ports, 1)], jsonl=out / "alarms.jsonl"
+    )
     sinks = [JsonlSink(out / "alarms.jsonl")]
     if headless:
         sinks.append(LogSink())
@@ -237,32 +240,6 @@ def _simulated_monitors(
             )
         )
     return transports, monitors
-
-
-def _demo_config(out: Path, ports: list[str]) -> RuntimeConfig:
-    """The configuration `vigil run` would read, with every default, for these ports."""
-    from vigil.runtime.alarms.policy import AlarmPolicy
-    from vigil.runtime.analysis.settings import AnalysisSettings
-    from vigil.runtime.config import (
-        BedConfig,
-        JournalConfig,
-        RuntimeConfig,
-        RuntimeSettings,
-        SinksConfig,
-    )
-
-    names = [f"bed-{k}" for k in range(1, len(ports) + 1)]
-    return RuntimeConfig(
-        path=None,
-        runtime=RuntimeSettings(control_socket=out / "control.sock"),
-        journal=JournalConfig(path=out / "journal.db"),
-        alarms=AlarmPolicy(),
-        sinks=SinksConfig(jsonl=out / "alarms.jsonl", device=True),
-        beds=tuple(
-            BedConfig(name=n, port=p, analysis=AnalysisSettings(bed=n))
-            for n, p in zip(names, ports, strict=True)
-        ),
-    )
 
 
 def _end_after(threads: list[threading.Thread], stop: threading.Event) -> None:
