@@ -15,47 +15,18 @@ import time
 
 import numpy as np
 import pytest
+from alarm_values import make_alarm
 from rich.console import Console
 from rich.segment import Segment
 
 from vigil.errors import VigilError
-from vigil.runtime.alarms.model import Alarm, AlarmState, BedSignal, OperatorCommand
-from vigil.runtime.analysis.condition import Priority, condition
+from vigil.runtime.alarms.model import AlarmState, BedSignal, OperatorCommand
+from vigil.runtime.analysis.condition import Priority
 from vigil.runtime.live_view import LiveView, ecg_trace, render_view
 from vigil.runtime.view_model import BedView, RuntimeView
 
 NAN = float("nan")
 BRAILLE = range(0x2800, 0x2900)
-
-
-def make_alarm(
-    kind: str,
-    alarm_id: int,
-    state: AlarmState = AlarmState.ACTIVE,
-    *,
-    bed: str = "bed-1",
-    value: float = NAN,
-    key: str = "",
-    evidence: dict | None = None,
-    acknowledged_by: str = "",
-) -> Alarm:
-    c = condition(kind, bed, 10.0, key=key, value=value, evidence=evidence)
-    return Alarm(
-        alarm_id=alarm_id,
-        bed=bed,
-        kind=kind,
-        key=key,
-        category=c.category,
-        priority=c.priority,
-        base_priority=c.priority,
-        latching=c.priority is Priority.HIGH,
-        state=state,
-        condition=c,
-        condition_present=state is not AlarmState.LATCHED,
-        raised_s=10.0,
-        activated_s=10.0,
-        acknowledged_by=acknowledged_by,
-    )
 
 
 def ecg(seconds: float = 4.0, fs: float = 250.0) -> np.ndarray:
@@ -73,10 +44,14 @@ NUMERICS = {
     "resp_rate": NAN,
     "temp": 36.84,
 }
-VT = make_alarm("vt", 12, AlarmState.LATCHED, value=152.0, evidence={"beat_times_s": [1] * 5})
-SPO2 = make_alarm("spo2_low", 13, value=86.0, key="spo2")
-LEADS = make_alarm("leads_off", 14)
-TEMP = make_alarm("temp_high", 15, AlarmState.ACKNOWLEDGED, value=39.4, acknowledged_by="view")
+VT = make_alarm(
+    "vt", AlarmState.LATCHED, alarm_id=12, value=152.0, evidence={"beat_times_s": [1] * 5}
+)
+SPO2 = make_alarm("spo2_low", alarm_id=13, value=86.0, key="spo2")
+LEADS = make_alarm("leads_off", alarm_id=14, value=NAN)
+TEMP = make_alarm(
+    "temp_high", AlarmState.ACKNOWLEDGED, alarm_id=15, value=39.4, acknowledged_by="view"
+)
 
 
 def bed_1(**changes) -> BedView:

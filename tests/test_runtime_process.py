@@ -21,10 +21,13 @@ pytestmark = pytest.mark.slow
 VIGIL = [sys.executable, "-m", "vigil.cli"]
 
 
-def _toml(tmp_path: Path, ports: dict[str, str], journal: Path | None = None) -> Path:
+def _toml(
+    tmp_path: Path, ports: dict[str, str], journal: Path | None = None, processes: int = 1
+) -> Path:
     beds = "".join(f'\n[[bed]]\nname = "{name}"\nport = "{port}"\n' for name, port in ports.items())
     text = (
         f'[runtime]\ncontrol_socket = "{tmp_path / "control.sock"}"\n'
+        f"analysis_processes = {processes}\n"
         f'[journal]\npath = "{journal or tmp_path / "journal.db"}"\n'
         f'[sinks]\njsonl = "{tmp_path / "alarms.jsonl"}"\n{beds}'
     )
@@ -103,9 +106,26 @@ def test_sigterm_stops_cleanly_with_exit_0(tmp_path):
     assert not (tmp_path / "control.sock").exists()
 
 
-def test_sigkill_during_an_alarm_storm_loses_no_signalled_alarm_and_restores_latches(tmp_path):
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["one process", "two analysis workers"])
+def test_sigkill_during_an_alarm_storm_loses_no_signalled_alarm_and_restores_latches(
+    tmp_path, processes
+):
     """Every alarm event a sink emitted before the kill is in the journal; after a restart the
-    latched, unacknowledged alarms come back as such."""
+    latched, unacknowledged alarms come back as such. With analysis workers, killing the
+    runtime ends them too (none is left holding a port)."""
     rig = MonitorRig(speed=Fraction(4))
     scenarios = ["ventricular_tachycardia", "asystole", "desaturation", "leads_off"]
     ports = {}
@@ -113,7 +133,7 @@ def test_sigkill_during_an_alarm_storm_loses_no_signalled_alarm_and_restores_lat
         bed = rig.add(f"bed-{k + 1}", scenario, k + 1, tmp_path)
         ports[bed.name] = bed.port
     rig.start()
-    config = _toml(tmp_path, ports)
+    config = _toml(tmp_path, ports, processes=processes)
     jsonl = tmp_path / "alarms.jsonl"
     proc = _start(config)
     try:
@@ -127,9 +147,12 @@ def test_sigkill_during_an_alarm_storm_loses_no_signalled_alarm_and_restores_lat
             return events if {"vt", "asystole"} <= highs else []
 
         wait_for(latched_emitted, 60, "VT and asystole alarms in the JSONL sink")
+        workers = _children(proc.pid)
+        assert len(workers) == (processes if processes > 1 else 0)
         time.sleep(0.5)  # keep the storm going: conditions still start and end
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
+        wait_for(lambda: not any(_alive(w) for w in workers), 10, "the workers to end")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -166,8 +189,10 @@ def test_sigkill_during_an_alarm_storm_loses_no_signalled_alarm_and_restores_lat
         for alarm in back:
             assert alarm["state"] in ("latched", "active")
             assert alarm["acknowledged_by"] == ""
+        time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -1,7 +1,7 @@
 """The live runtime with its beds shared over two analysis worker processes
 (`runtime.analysis_processes = 2`): the same end-to-end promises as in one process (VT shown
-on the monitor and journaled, cable pull, acknowledgement over the control socket, SIGKILL
-of the runtime), and a killed worker is a technical alarm on its beds, not silence.
+on the monitor and journaled, cable pull, acknowledgement over the control socket; SIGKILL
+of the runtime is in test_runtime_process.py, for one and two processes), and a killed worker is a technical alarm on its beds, not silence.
 Simulated monitors on real ptys at 4x; the workers are real forked processes."""
 
 from __future__ import annotations
@@ -10,9 +10,6 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,16 +17,7 @@ import pytest
 from runtime_rig import MonitorRig, wait_for
 
 from vigil.firmware_bridge.protocol import AlarmPriority
-from vigil.runtime.alarms.policy import AlarmPolicy
-from vigil.runtime.analysis.settings import AnalysisSettings
-from vigil.runtime.config import (
-    BedConfig,
-    JournalConfig,
-    RuntimeConfig,
-    RuntimeSettings,
-    SinksConfig,
-)
-from vigil.runtime.control import ControlError
+from vigil.runtime.config import RuntimeConfig, config_in_folder
 from vigil.runtime.control.client import send_request
 from vigil.runtime.control.server import ControlServer
 from vigil.runtime.journal import Journal
@@ -43,21 +31,7 @@ PROCESSES = 2
 
 
 def _config(tmp_path: Path, beds: list[tuple[str, str]]) -> RuntimeConfig:
-    return RuntimeConfig(
-        path=None,
-        runtime=RuntimeSettings(
-            control_socket=tmp_path / "control.sock",
-            link_lost_s=2.0,
-            analysis_processes=PROCESSES,
-        ),
-        journal=JournalConfig(path=tmp_path / "journal.db"),
-        alarms=AlarmPolicy(),
-        sinks=SinksConfig(jsonl=None, device=True),
-        beds=tuple(
-            BedConfig(name=name, port=port, analysis=AnalysisSettings(bed=name))
-            for name, port in beds
-        ),
-    )
+    return config_in_folder(tmp_path, beds, link_lost_s=2.0, analysis_processes=PROCESSES)
 
 
 @pytest.fixture
@@ -202,103 +176,3 @@ def test_a_killed_worker_raises_link_lost_on_its_beds_and_is_restarted(live):
 
 
 # -- `vigil run` as a process ---------------------------------------------------------------
-def _toml(tmp_path: Path, ports: dict[str, str]) -> Path:
-    beds = "".join(f'\n[[bed]]\nname = "{name}"\nport = "{port}"\n' for name, port in ports.items())
-    path = tmp_path / "vigil.toml"
-    path.write_text(
-        f'[runtime]\ncontrol_socket = "{tmp_path / "control.sock"}"\n'
-        f"analysis_processes = {PROCESSES}\n"
-        f'[journal]\npath = "{tmp_path / "journal.db"}"\n'
-        f'[sinks]\njsonl = "{tmp_path / "alarms.jsonl"}"\n{beds}'
-    )
-    return path
-
-
-def _start(config: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "vigil.cli", "run", "--config", str(config), "--headless"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(x) for x in path.read_text().split()] if path.exists() else []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "State:\tZ" not in status
-
-
-def test_sigkill_of_the_runtime_loses_no_signalled_alarm_ends_its_workers_and_restores(tmp_path):
-    rig = MonitorRig(speed=SPEED)
-    ports = {}
-    for k, scenario in enumerate(["ventricular_tachycardia", "asystole"]):
-        bed = rig.add(f"bed-{k + 1}", scenario, k + 1, tmp_path)
-        ports[bed.name] = bed.port
-    rig.start()
-    config = _toml(tmp_path, ports)
-    jsonl = tmp_path / "alarms.jsonl"
-    proc = _start(config)
-    try:
-
-        def latched_emitted() -> list[dict]:
-            if not jsonl.exists():
-                return []
-            lines = jsonl.read_text().splitlines()
-            events = [json.loads(x) for x in lines if x.endswith("}")]
-            highs = {e["alarm"]["kind"] for e in events if e["alarm"]["latching"]}
-            return events if {"vt", "asystole"} <= highs else []
-
-        wait_for(latched_emitted, 60, "VT and asystole alarms in the JSONL sink")
-        workers = _children(proc.pid)
-        assert len(workers) == PROCESSES
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-        wait_for(lambda: not any(_alive(w) for w in workers), 10, "the workers to end")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    emitted = latched_emitted()
-    db = sqlite3.connect(tmp_path / "journal.db")
-    journaled = {(row[0], row[1]) for row in db.execute("SELECT alarm_id, event FROM alarm_events")}
-    db.close()
-    missing = [
-        (e["alarm"]["alarm_id"], e["event"])
-        for e in emitted
-        if (e["alarm"]["alarm_id"], e["event"]) not in journaled
-    ]
-    assert missing == []
-    latched_ids = {
-        e["alarm"]["alarm_id"] for e in emitted if e["alarm"]["kind"] in ("vt", "asystole")
-    }
-    proc = _start(config)
-    try:
-        sock = tmp_path / "control.sock"
-
-        def restored() -> list[dict]:
-            try:
-                reply = send_request(sock, {"op": "alarms"})
-            except ControlError:
-                return []
-            return [a for a in reply["alarms"] if a["alarm_id"] in latched_ids]
-
-        back = wait_for(restored, 40, "the latched alarms to be restored")
-        assert {a["alarm_id"] for a in back} == latched_ids
-        for alarm in back:
-            assert alarm["state"] in ("latched", "active")
-            assert alarm["acknowledged_by"] == ""
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-        assert proc.returncode == 0, err
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        rig.close()

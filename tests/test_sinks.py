@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from alarm_values import make_alarm, make_event
 
 from vigil.errors import LinkError
 from vigil.firmware_bridge.codec import Decoder, Encoder
@@ -21,57 +22,19 @@ from vigil.firmware_bridge.messages import AlarmMsg
 from vigil.firmware_bridge.protocol import MAX_ALARM_TEXT, AlarmPriority
 from vigil.firmware_bridge.protocol import AlarmState as Wire
 from vigil.runtime.alarm_text import alarm_text, fit_text
-from vigil.runtime.alarms.model import Alarm, AlarmEvent, AlarmState, EventKind
+from vigil.runtime.alarms.model import AlarmState, EventKind
 from vigil.runtime.alarms.serialize import event_from_dict, event_to_dict
 from vigil.runtime.analysis.condition import (
     CONDITION_KINDS,
     Category,
     ConditionKind,
     Priority,
-    condition,
     register_kind,
 )
 from vigil.runtime.sinks.base import Sink, SinkError
 from vigil.runtime.sinks.device import DeviceSink
 from vigil.runtime.sinks.jsonl import JsonlSink
 from vigil.runtime.sinks.log_lines import LogSink, event_line
-
-
-def make_alarm(
-    kind: str = "vt",
-    state: AlarmState = AlarmState.ACTIVE,
-    *,
-    alarm_id: int = 12,
-    bed: str = "bed-1",
-    value: float = 152.4,
-    key: str = "",
-    evidence: dict | None = None,
-    acknowledged_by: str = "",
-) -> Alarm:
-    c = condition(kind, bed, 100.0, key=key, value=value, evidence=evidence)
-    return Alarm(
-        alarm_id=alarm_id,
-        bed=bed,
-        kind=kind,
-        key=key,
-        category=c.category,
-        priority=c.priority,
-        base_priority=c.priority,
-        latching=c.priority is Priority.HIGH,
-        state=state,
-        condition=c,
-        condition_present=state is not AlarmState.LATCHED,
-        raised_s=100.0,
-        activated_s=None if state is AlarmState.PENDING else 100.0,
-        acknowledged_by=acknowledged_by,
-    )
-
-
-def make_event(
-    alarm: Alarm, event: EventKind = EventKind.ACTIVATED, *, audible: bool = True, actor: str = ""
-) -> AlarmEvent:
-    return AlarmEvent(alarm, event, 101.5, audible, actor, {"decided": 5, "journaled": 9})
-
 
 VT = {"beat_times_s": [1.0, 1.4, 1.8, 2.2, 2.6], "rate_per_min": 152.4}
 
