@@ -1,8 +1,9 @@
 """The live runtime with its beds shared over two analysis worker processes
 (`runtime.analysis_processes = 2`): the same end-to-end promises as in one process (VT shown
-on the monitor and journaled, cable pull, acknowledgement over the control socket; SIGKILL
-of the runtime is in test_runtime_process.py, for one and two processes), and a killed worker is a technical alarm on its beds, not silence.
-Simulated monitors on real ptys at 4x; the workers are real forked processes."""
+on the monitor and journaled, cable pull, acknowledgement over the control socket; SIGKILL of
+the runtime is in test_runtime_process.py, for one and two processes), and a killed worker is
+a technical alarm on its beds, not silence. Simulated monitors on real ptys at 4x; the
+workers are real forked processes."""
 
 from __future__ import annotations
 
