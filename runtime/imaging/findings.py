@@ -73,28 +73,43 @@ class Region:
 def find_regions(
     mask: np.ndarray, image: np.ndarray, spacing: Spacing | None = None, min_area_px: int = 1
 ) -> list[Region]:
-    """The connected regions of `mask` with at least `min_area_px` pixels, largest first."""
+    """The connected regions of `mask` with at least `min_area_px` pixels, largest first.
+
+    This runs on every processed frame, so it labels the mask's bounding box only, drops
+    speckles by their pixel count before any per-region work, and measures each region from
+    its row and column pixel counts."""
     from scipy import ndimage
 
-    labels, _ = ndimage.label(mask, structure=_EIGHT)
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return []
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
+    oy, ox = int(rows[0]), int(cols[0])
+    labels, count = ndimage.label(mask[oy : rows[-1] + 1, ox : cols[-1] + 1], structure=_EIGHT)
+    areas = np.bincount(labels.ravel(), minlength=count + 1)
     out = []
-    for label, slices in enumerate(ndimage.find_objects(labels), start=1):
-        if slices is None:
-            continue
-        sy, sx = slices
-        inside = labels[sy, sx] == label
-        area = int(inside.sum())
-        if area < min_area_px:
-            continue
-        ys, xs = np.nonzero(inside)
-        bbox = (sx.start, sy.start, sx.stop, sy.stop)
+    for label in np.flatnonzero(areas >= min_area_px):
+        if label == 0:
+            continue  # the background
+        area = int(areas[label])
+        member = labels == label
+        per_row = np.count_nonzero(member, axis=1)
+        per_col = np.count_nonzero(member, axis=0)
+        (ys,), (xs,) = np.nonzero(per_row), np.nonzero(per_col)
+        y0, y1, x0, x1 = int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
+        inside = member[y0:y1, x0:x1]
+        bbox = (x0 + ox, y0 + oy, x1 + ox, y1 + oy)
+        under = image[bbox[1] : bbox[3], bbox[0] : bbox[2]]
         out.append(
             Region(
                 area_px=area,
                 area_cm2=_area_cm2(area, bbox, spacing),
-                centroid=(float(xs.mean()) + sx.start, float(ys.mean()) + sy.start),
+                centroid=(
+                    float(per_col[x0:x1] @ np.arange(x0, x1)) / area + ox,
+                    float(per_row[y0:y1] @ np.arange(y0, y1)) / area + oy,
+                ),
                 bbox=bbox,
-                mean_intensity=float(image[sy, sx][inside].mean()),
+                mean_intensity=float(np.sum(under, where=inside, dtype=np.int64)) / area,
                 mask=inside,
             )
         )
@@ -106,8 +121,8 @@ def _area_cm2(area_px: int, bbox: Box, spacing: Spacing | None) -> float | None:
     if spacing is None:
         return None
     if spacing.region is not None:
-        x0, y0, x1, y1 = spacing.region
-        if not (bbox[0] >= x0 and bbox[1] >= y0 and bbox[2] <= x1 and bbox[3] <= y1):
+        x0, y0, x1, y1 = spacing.region  # inclusive, as DICOM states it; bbox is exclusive
+        if not (bbox[0] >= x0 and bbox[1] >= y0 and bbox[2] <= x1 + 1 and bbox[3] <= y1 + 1):
             return None  # partly outside where the spacing holds: pixels, said
     return area_px * spacing.dx_cm * spacing.dy_cm
 
