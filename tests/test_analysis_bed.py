@@ -170,3 +170,35 @@ def test_the_arrhythmia_counts_and_vf_vetoes_are_public_for_reports_and_benchmar
     assert len(analyzer.vf_vetoes) == min(counts["vf_vetoed"], MAX_VETOES)  # the log is bounded
     analyzer.arrhythmia_counters["beats"] = -1  # a copy: the detector's count is untouched
     assert analyzer.arrhythmia_counters["beats"] == counts["beats"]
+
+
+def test_a_model_that_did_not_load_is_reported_from_the_beds_first_data_not_device_time_zero(
+    tmp_path,
+):
+    """A device whose clock reads two hours must not get a model alarm that began two hours
+    before monitoring did."""
+    import numpy as np
+
+    from vigil.records import Numerics, WaveformChunk
+    from vigil.runtime.analysis.bed_analyzer import BedAnalyzer
+    from vigil.runtime.analysis.settings import ModelSettings
+
+    missing = ModelSettings(ecg_beat=tmp_path / "no_ecg_beat", vitals_ae=tmp_path / "no_ae")
+    bed = BedAnalyzer(AnalysisSettings(bed="b1", models=missing))
+    fs, start_s = Fraction(500), 7200
+    records = [Numerics("dev", start_s * 1_000_000, {"hr": 70.0})]
+    for k in range(3):
+        first = (start_s + k) * 500 + 250  # the ECG starts half a second after the numerics
+        records += [
+            WaveformChunk(
+                "dev", ch, f"ECG {lead}", f"ECG_{lead}", "mV", fs, first, np.zeros(500, np.float32)
+            )
+            for ch, lead in enumerate(("I", "II", "III"))
+        ]
+    onsets = {
+        c.key: c.onset_s
+        for r in records
+        for c in bed.feed(r).conditions
+        if c.kind == "model_unavailable"
+    }
+    assert onsets == {"vitals_ae": 7200.0, "ecg_beat": 7200.5}

@@ -156,8 +156,10 @@ class BedAnalyzer:
     def feed(self, record: Record) -> AnalysisStep:
         step = AnalysisStep()
         if self._startup:
-            step.conditions.extend(self._startup)
-            self._startup = []
+            t_s = _device_time_s(record)
+            if t_s is not None:  # the models' verdicts date from the bed's first data
+                step.conditions.extend(_dated(self._startup, t_s))
+                self._startup = []
         if self._front is None and self._ecg_chunks and not _is_ecg(record):
             self._start_ecg(step)  # the leads of this moment have all been seen
         if isinstance(record, WaveformChunk):
@@ -218,12 +220,13 @@ class BedAnalyzer:
         self._classifier = BeatClassifier(fs, leads, self.bed, self.settings.models)
         self._vf = VfDetector(fs, leads)
         self._arrhythmia = ArrhythmiaDetector(self.bed, fs, self.settings)
-        step.conditions.extend(self._classifier.startup_conditions())
+        first_s = float(first / fs)
+        step.conditions.extend(_dated(self._classifier.startup_conditions(), first_s))
         for cfg in self.settings.custom_detectors:
             if cfg.source.startswith("ecg:"):
                 detector = CustomDetector(self.bed, cfg, self.settings.models, ecg_fs=fs)
                 self._custom_ecg.append(detector)
-                step.conditions.extend(detector.startup_conditions())
+                step.conditions.extend(_dated(detector.startup_conditions(), first_s))
         if self._leads_off:
             self._front.set_leads_off(first, self._leads_off)
         if first > 0:
@@ -384,3 +387,16 @@ class _WaveStream:
         out = self.detector.feed(self.next, samples)
         self.next += len(samples)
         return out, samples
+
+
+def _device_time_s(record: Record) -> float | None:
+    """The record's device time in seconds; None for link events (host-side only)."""
+    us = getattr(record, "device_time_us", None)
+    return None if us is None else us / 1e6
+
+
+def _dated(conditions: list[Condition], t_s: float) -> list[Condition]:
+    """Startup conditions (a model that did not load) are built before any data, at onset
+    0.0; they are dated to the device time of the bed's first data, so a device whose clock
+    reads hours does not get a model alarm that "began" hours before monitoring did."""
+    return [replace(c, onset_s=t_s, decided_at_s=t_s) for c in conditions]

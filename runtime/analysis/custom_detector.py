@@ -202,7 +202,8 @@ class CustomDetector:
         )
 
     def startup_conditions(self) -> list[Condition]:
-        """`model_unavailable` (onset: device time 0) when the model could not be used."""
+        """`model_unavailable` when the model could not be used (onset 0.0: the bed dates
+        it to its first data)."""
         return list(self._startup)
 
     @property

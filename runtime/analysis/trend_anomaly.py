@@ -185,7 +185,8 @@ class TrendAnomalyDetector:
         return self.model.description if self.model else ""
 
     def startup_conditions(self) -> list[Condition]:
-        """`model_unavailable` (onset: device time 0) when the model could not be loaded."""
+        """`model_unavailable` when the model could not be loaded (onset 0.0: the bed
+        dates it to its first data)."""
         return list(self._startup)
 
     def update(self, t_s: float, values: Mapping[str, float]) -> list[Condition]:
