@@ -10,9 +10,12 @@ import pytest
 from scipy.signal import butter, find_peaks, sosfiltfilt
 from test_analysis_beats import FS, LEADS, ecg_windows, r_peaks, render, run_stages
 
-from vigil.models.synthetic import Event, PhysioState, Scenario
+from vigil.models.synthetic import Event, PatientSimulator, PhysioState, Scenario
+from vigil.runtime.analysis.analyze import analyze_records
 from vigil.runtime.analysis.arrhythmia import ORGANISED_QRS, SUPERSEDED_BY_VF
 from vigil.runtime.analysis.events import EcgWindow, LeadQuality, RPeak
+from vigil.runtime.analysis.settings import AnalysisSettings
+from vigil.runtime.analysis.simulated_records import simulated_records
 from vigil.runtime.analysis.vf_detector import LEAKAGE_THRESHOLD, VfDetector, leakage
 
 SEEDS = (1, 2, 3)
@@ -182,3 +185,17 @@ def test_detections_on_fibrillation_waves_neither_hold_vf_back_nor_alarm_as_beat
     later = [c for k in SUPERSEDED_BY_VF for c in run.starts(k)]
     assert all(c.onset_s < vf.onset_s for c in later)
     assert all(c.end_s <= vf.onset_s for k in SUPERSEDED_BY_VF for c in run.ends(k))
+
+
+def test_vf_after_sinus_is_raised_within_6_s_by_the_whole_bed_fed_in_40_ms_chunks():
+    """The accuracy benchmark's slowest VF episode with a 3-beat organised_qrs rule (seed
+    30033, 7.3 s): the front end's detections on the fibrillation waves at 13.6, 14.0 and
+    14.5 s looked organised, vetoed a window and restarted the 4 s count."""
+    onset = 12.408
+    state = PhysioState(rate=64.9, baseline_mv=0.069, emg_mv=0.029)
+    sc = Scenario("vf after sinus", "", state, (Event(onset, (("rhythm", "vf"),)),))
+    records = simulated_records(PatientSimulator(sc, 30033), 26)
+    result = analyze_records(records, AnalysisSettings())
+    (vf,) = [s for s in result.spans if s.kind == "vf"]
+    assert vf.start.decided_at_s - onset <= 6.0
+    assert {"vt", "asystole"}.isdisjoint(s.kind for s in result.spans)
