@@ -22,8 +22,8 @@ which knows the truth (beat times and labels, rhythm episodes):
    different simulated patient each (seed), after sinus rhythm at 55-100 /min, with baseline
    wander 0.05-0.15 mV and EMG 0.01-0.03 mV; VT at 110-220 /min; asystole with or without P
    waves. The record is fed to the bed in 40 ms chunks, as the live runtime gets it;
-   delay = the condition's `decided_at_s` (device time the analysis had reached when it
-   decided, look-ahead included) minus the ground-truth episode start
+   delay = the condition's `decided_at_s` (device time of the newest sample the bed had
+   received when it decided: every look-ahead included) minus the ground-truth episode start
    (`SignalBlock.episodes`). Where `decided_at_s` is NaN the delay is onset_s plus the
    pipeline's stated look-ahead (counted in `delay_source`). Episodes in which the
    `organised_qrs` rule vetoed a fibrillatory window are listed: in VT episodes these are

@@ -202,3 +202,21 @@ def test_a_model_that_did_not_load_is_reported_from_the_beds_first_data_not_devi
         if c.kind == "model_unavailable"
     }
     assert onsets == {"vitals_ae": 7200.0, "ecg_beat": 7200.5}
+
+
+def test_a_condition_is_dated_to_the_newest_sample_received_so_delays_count_every_look_ahead():
+    """`decided_at_s` is when, in device time, the bed could first have told anyone: the end
+    of the data it had received, not the (earlier) time its detectors had finished through."""
+    from vigil.records import WaveformChunk
+    from vigil.runtime.analysis.bed_analyzer import BedAnalyzer
+
+    bed = BedAnalyzer(AnalysisSettings(bed="b1"))
+    decided = {}
+    for record in simulated_records(PatientSimulator("asystole", 3), 30):
+        for c in bed.feed(record).conditions:
+            if c.kind == "asystole" and c.end_s is None:
+                decided = {"at_s": c.decided_at_s, "by": record}
+    by = decided["by"]
+    assert isinstance(by, WaveformChunk)
+    assert by.kind.startswith("ECG_")
+    assert decided["at_s"] == pytest.approx(float(by.end_index / by.rate), abs=1e-9)

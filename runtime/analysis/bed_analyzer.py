@@ -264,10 +264,11 @@ class BedAnalyzer:
                         first, row, out.peaks, peaks_through=out.analysed_through
                     )
             through_s = float(out.analysed_through / self._ecg_fs)
+            newest_s = float((first + samples.shape[1]) / self._ecg_fs)
             step.beats.extend(beats)
             step.ecg_windows.extend(out.windows)
             step.heart_rate.extend(self._hr.update(beats))
-            self._emit(step, self._fusion.step(candidates, through_s), through_s)
+            self._emit(step, self._fusion.step(candidates, through_s), newest_s)
             if self.derive_numerics:  # the heart rate is final up to beats_through
                 self._derive_numerics(float(beats_through / self._ecg_fs), step)
 
@@ -294,7 +295,8 @@ class BedAnalyzer:
         out, samples = fed
         through_s = out.analysed_through / float(chunk.rate)
         valid = not self._leads_off and (bool(np.isfinite(samples).any()) if len(samples) else True)
-        self._emit(step, self._apnea.update(out.breaths, through_s, valid), through_s)
+        newest_s = chunk.end_index / float(chunk.rate)
+        self._emit(step, self._apnea.update(out.breaths, through_s, valid), newest_s)
 
     # -- numerics and status ----------------------------------------------------------------
     def _numerics(self, t_s: float, values: dict[str, float], step: AnalysisStep) -> None:
@@ -333,6 +335,9 @@ class BedAnalyzer:
         self._emit(step, self._status.update(status, t_s), t_s)
 
     def _emit(self, step: AnalysisStep, conditions: list[Condition], at_s: float) -> None:
+        """Add `conditions` decided now, with `at_s` the device time of the newest sample
+        received (not the time analysed through): a detection delay counted from the event to
+        `decided_at_s` then includes every look-ahead the decision waited for."""
         if not conditions:
             return
         now = self._clock()

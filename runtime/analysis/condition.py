@@ -8,9 +8,11 @@ vocabulary); a condition only says "the data show this, from then to then, becau
 Times are device time in seconds (the bed's device clock; for a recording, seconds from its
 start), so a condition is reproducible from the data alone: feeding a record in one chunk or
 in 40 ms chunks gives equal conditions (`Condition.same_decision`). The host monotonic time at
-which the analysis decided (`decided_ns`) and the device time it had analysed to by then
-(`decided_at_s`) are the per-stage timestamps that show where the milliseconds went; they
-depend on chunking and arrival, so they are excluded from `same_decision`.
+which the analysis decided (`decided_ns`) and the device time of the newest sample it had
+received by then (`decided_at_s`: a detection delay counted from the event to it includes
+every look-ahead the decision waited for) are the per-stage timestamps that show where the
+milliseconds went; they depend on chunking and arrival, so they are excluded from
+`same_decision`.
 """
 
 from __future__ import annotations
