@@ -228,6 +228,11 @@ class VigilRuntime:
         return {"ok": outcome.startswith("ok"), "outcome": outcome}
 
     def snapshot(self) -> RuntimeView:
+        """What a live view draws; with analysis workers, calling it is also what makes them
+        send their beds' ECG traces (`Shards.want_view`), so the first view of a worker's
+        bed may come without a trace for up to half a second."""
+        if self._shards is not None:
+            self._shards.want_view(self._now_ns())
         with self._lock:
             now = self._now_ns()
             manager = self.manager
