@@ -98,3 +98,25 @@ def test_many_readers_never_hold_more_than_maxsize_and_lose_nothing():
     assert max(seen_sizes) <= 3
     assert all(order == list(range(puts)) for order in got.values())  # each bed in order
     assert q.qsize() == 0
+
+
+def test_blocked_readers_resume_together_once_a_quarter_of_the_queue_is_free():
+    q = RecordQueue(8, threading.Event())
+    for _ in range(8):
+        q.put(0, records(1))
+    done = threading.Event()
+
+    def reader() -> None:
+        q.put(1, records(1))
+        done.set()
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    wait_until(q.take_blocked, "the reader to block")
+    q.get(1.0)
+    assert not done.wait(0.3)  # one free place: the reader waits for a batch's worth
+    q.get(1.0)
+    assert q.qsize() == q.resume_at == 6
+    thread.join(10.0)
+    assert done.is_set()
+    assert q.qsize() == 7
