@@ -115,8 +115,8 @@ def test_blocked_readers_resume_together_once_a_quarter_of_the_queue_is_free():
     wait_until(q.take_blocked, "the reader to block")
     q.get(1.0)
     assert not done.wait(0.3)  # one free place: the reader waits for a batch's worth
-    q.get(1.0)
-    assert q.qsize() == q.resume_at == 6
+    q.get(1.0)  # now a quarter (8 - resume_at) is free
     thread.join(10.0)
     assert done.is_set()
+    assert q.resume_at == 6
     assert q.qsize() == 7
