@@ -45,21 +45,34 @@ JSON file that the step merges. Slots start at a fixed time set before the fork 
 load their models in the first of it, inside the warm-up). CPU is the runtime's process plus
 its workers. The pty steps and the throughput comparison stay in one process.
 
+CPU once warm. Each step also reports `steady_cpu_ms_per_bed_s`: CPU milliseconds per
+bed-second while every bed is past its warm-up and still sending (`CpuWindow`: model loading
+and the staggered connects left out), split into the processing loop's thread, the link
+threads (each PacedLink reads its own thread's CPU) and the rest; with --processes, for the
+runtime's process and each worker. `--profile BEDS` runs only BEDS beds, twice: once for
+that split, once with cProfile switched on by each processing loop over the same window
+(the runtime's, and each worker's), and lists what the loops ran: in the analysis
+(`BedAnalyzer.feed`) and the top functions by own time. cProfile slows what it watches:
+compare its shares, not its totals, with the unprofiled CPU.
+
 Targets (issue 7): 1 bed p99 <= 50 ms; capacity >= 64 beds (aim 256) at p99 <= 100 ms;
 runtime >= 0.9 of the bare pipeline's throughput. Shared machines are noisy: the JSON keeps
 os.getloadavg() before and after.
 
     python benchmarks/runtime_latency.py [--quick] [--seconds 20] [--warmup 5] [--beds-max 512]
         [--no-pty] [--throughput-beds 16] [--repeats 3] [--processes N] [--out DIR]
+    python benchmarks/runtime_latency.py --profile BEDS [--processes N] [--seconds S]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import logging
 import os
 import platform
+import pstats
 import sys
 import tempfile
 import threading
@@ -103,6 +116,11 @@ DRAIN_TIMEOUT_S = 20.0
 REFINE_BEDS = 8  # bisect the capacity down to this many beds
 WORKER_START_S = 3.0  # with --processes: the first slot is due this long after the fork
 ANALYSED = (WaveformChunk, Numerics, DeviceStatus)
+PROFILE_TOP = 20
+PROFILE_WAITS = (  # a processing loop blocked for work: not CPU
+    "<method 'get' of '_queue.SimpleQueue' objects>",
+    "<method 'acquire' of '_thread.lock' objects>",
+)
 
 now_ns = time.monotonic_ns
 
@@ -182,6 +200,8 @@ class PacedLink:
         self.bytes_sent = 0
         self.frames_received = 0  # ALARM messages the runtime sent to the "device"
         self.cpu_s = 0.0  # this link thread's CPU time, from `go` to its last slot
+        self.window_ns: tuple[int, int] | None = None  # the steady CPU window (CpuWindow)
+        self.window_cpu: list[float | None] = [None, None]  # thread CPU s at its two ends
         self._on_records = on_records
         self._go = go
         self._paced = paced
@@ -234,7 +254,7 @@ class PacedLink:
 
     def _play(self) -> None:
         stop, feed, handle = self._stop, self.decoder.feed, self.session.handle
-        deliver = self._on_records
+        deliver, window, window_cpu = self._on_records, self.window_ns, self.window_cpu
         if self._paced:
             stop.wait(max(0.0, (self.t0_ns - now_ns()) / 1e9))
         self._connects, self._state = 1, LinkState.CONNECTED
@@ -249,6 +269,11 @@ class PacedLink:
             data = self.stream.slots[k]
             arrival = now_ns()
             self._last_byte_ns = arrival
+            if window is not None:  # this thread's CPU is read in this thread
+                if window_cpu[0] is None and arrival >= window[0]:
+                    window_cpu[0] = time.thread_time()
+                elif window_cpu[1] is None and arrival >= window[1]:
+                    window_cpu[1] = time.thread_time()
             records = [r for msg in feed(data) for r in handle(msg, arrival)]
             if records:
                 deliver(records)  # one hand-over per read, as SerialLink(on_records=...) does
@@ -371,8 +396,132 @@ class BlockedLog(RecordQueue):
         return blocked
 
 
+# -------------------------------------------------------------------------------- CPU window
+@dataclass
+class CpuWindow:
+    """Where one process's CPU goes while every bed is past its warm-up and still sending:
+    from the last bed's warm-up end to one slot before the first bed's last slot (model
+    loading and the staggered connects stay out). A watcher thread reads the process's and
+    the processing loop's CPU at both ends; each PacedLink reads its own (`window_cpu`)."""
+
+    start_ns: int
+    end_ns: int
+    beds: int
+    process_s: list[float] = field(default_factory=list)
+    loop_s: list[float | None] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, run: StepRun, beds: int) -> CpuWindow | None:
+        start = run.start_ns + round(run.warmup_s * 1e9) + round(run.warmup_s / 2 * 1e9)
+        end = run.start_ns + round((run.warmup_s + run.seconds) * 1e9) - SLOT_NS
+        return cls(start, end, beds) if end - start >= 10 * SLOT_NS else None
+
+    @property
+    def ns(self) -> tuple[int, int]:
+        return self.start_ns, self.end_ns
+
+    def watch(self, loop: Any) -> None:
+        """Read the process's CPU and `loop()`'s thread at both ends (in a daemon thread)."""
+
+        def run() -> None:
+            for at in self.ns:
+                time.sleep(max(0.0, (at - now_ns()) / 1e9))
+                self.process_s.append(time.process_time())
+                self.loop_s.append(thread_cpu_s(loop()))
+
+        threading.Thread(target=run, name="cpu window", daemon=True).start()
+
+    def cpu_s(self, links: Sequence[Any]) -> dict[str, Any]:
+        """CPU seconds over the window: process, loop, links (None where not read)."""
+        if len(self.process_s) < 2:
+            return {}
+        loop = None if None in self.loop_s else self.loop_s[1] - self.loop_s[0]  # type: ignore[operator]
+        spans = [getattr(link, "window_cpu", [None, None]) for link in links]
+        ok = spans and all(None not in span for span in spans)
+        return {
+            "window_s": (self.end_ns - self.start_ns) / 1e9,
+            "beds": self.beds,
+            "process_s": self.process_s[1] - self.process_s[0],
+            "loop_s": loop,
+            "links_s": sum(b - a for a, b in spans) if ok else None,
+        }
+
+
+def ms_per_bed_s(cpu: dict[str, Any]) -> dict[str, float | None]:
+    """`CpuWindow.cpu_s` as milliseconds of CPU per bed-second, with what is neither the
+    processing loop nor the links ("other": pipe readers, journal, the benchmark's threads)."""
+    if not cpu:
+        return {}
+    bed_s = cpu["beds"] * cpu["window_s"]
+    out = {k[:-2]: None if cpu[k] is None else 1000 * cpu[k] / bed_s
+           for k in ("process_s", "loop_s", "links_s")}  # fmt: skip
+    known = [out["loop"], out["links"]]
+    out["other"] = out["process"] - sum(x for x in known if x is not None)
+    return out
+
+
+class WindowProfile:
+    """cProfile of one thread over a CpuWindow, switched on and off by that thread itself
+    (`tick` from its loop): what its CPU goes to once warm, per bed-second."""
+
+    def __init__(self, window: tuple[int, int], beds: int) -> None:
+        self.window, self.beds = window, beds
+        self.profile: cProfile.Profile | None = None
+        self.done = False
+
+    def tick(self, now: int) -> None:
+        if self.done:
+            return
+        if self.profile is None:
+            if now >= self.window[0]:
+                self.profile = cProfile.Profile()
+                self.profile.enable()
+        elif now >= self.window[1]:
+            self.profile.disable()
+            self.done = True
+
+    def top(self, n: int = PROFILE_TOP) -> dict[str, Any]:
+        """In ms per bed-second of the window (the profiler's own overhead included: compare
+        shares, not totals, with unprofiled CPU): the time the thread ran (all own time but
+        its blocking waits for work), of which in the beds' analysis (`BedAnalyzer.feed`),
+        the waits, and the `n` functions with the most own time, waits left out."""
+        if self.profile is None:
+            return {}
+        per_bed_s = 1000 / (self.beds * (self.window[1] - self.window[0]) / 1e9)
+        stats = pstats.Stats(self.profile).stats  # type: ignore[attr-defined]
+        root = str(Path(__file__).resolve().parents[1]) + os.sep
+        rows = []
+        waiting = analysis = total = 0.0
+        for (file, line, name), (_, calls, own, cum, _) in stats.items():
+            total += own
+            if name in PROFILE_WAITS:
+                waiting += own
+                continue
+            where = f"{file.replace(root, '')}:{line}({name})"
+            if where.startswith("runtime/analysis/bed_analyzer.py") and name == "feed":
+                analysis = cum
+            rows.append((own, cum, calls, where))
+        rows.sort(reverse=True)
+        return {
+            "ran_ms_per_bed_s": (total - waiting) * per_bed_s,
+            "analysis_ms_per_bed_s": analysis * per_bed_s,
+            "waiting_ms_per_bed_s": waiting * per_bed_s,
+            "functions": [
+                {
+                    "function": where,
+                    "calls": calls,
+                    "own_ms_per_bed_s": own * per_bed_s,
+                    "cum_ms_per_bed_s": cum * per_bed_s,
+                }
+                for own, cum, calls, where in rows[:n]
+            ],
+        }
+
+
 class TimedRuntime(VigilRuntime):
     """The real runtime; each record is timed once the base `_record` has handled it."""
+
+    profiler: WindowProfile | None = None  # set for a --profile step
 
     def __init__(self, config: RuntimeConfig, probe: Probe, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
@@ -387,6 +536,8 @@ class TimedRuntime(VigilRuntime):
 
     def _run_commands(self, batch: list[AlarmEvent]) -> None:
         self.probe.loop_turns += 1  # called once per loop turn
+        if self.profiler is not None:
+            self.profiler.tick(now_ns())
         super()._run_commands(batch)
 
 
@@ -416,9 +567,17 @@ def percentiles(ns: list[int]) -> dict[str, float]:
 
 
 def run_step(
-    streams: list[Stream], beds: int, seconds: float, warmup_s: float, *, pty: bool
+    streams: list[Stream],
+    beds: int,
+    seconds: float,
+    warmup_s: float,
+    *,
+    pty: bool,
+    profile: bool = False,
 ) -> dict[str, Any]:
-    """`beds` monitors for warm-up + `seconds`, in a fresh runtime and journal."""
+    """`beds` monitors for warm-up + `seconds`, in a fresh runtime and journal; `profile`:
+    cProfile the processing loop over the CPU window (its latencies are then not the
+    runtime's own)."""
     slots = round((warmup_s + seconds) * SLOTS_PER_S)
     run = StepRun(Probe(beds, round(warmup_s * SLOTS_PER_S)), [0] * beds, pty, seconds, warmup_s)
     go = threading.Event()
@@ -461,6 +620,14 @@ def run_step(
                     sender.start(run.probe.t0_ns[i])
                 else:
                     sender.t0_ns = run.probe.t0_ns[i]
+            run.window = CpuWindow.of(run, beds)
+            if run.window is not None:
+                for link in run.links:
+                    if isinstance(link, PacedLink):  # a SerialLink does not time itself
+                        link.window_ns = run.window.ns
+                run.window.watch(lambda: runtime._thread)
+                if profile:
+                    runtime.profiler = WindowProfile(run.window.ns, beds)
             loop0, cpu0, wall0 = thread_cpu_s(runtime._thread), time.process_time(), now_ns()
             go.set()
             while not all(s.done for s in run.senders) and runtime.error is None:
@@ -473,6 +640,10 @@ def run_step(
             loop1 = thread_cpu_s(runtime._thread)
             if loop0 is not None and loop1 is not None:
                 run.loop_cpu_s = loop1 - loop0
+            if run.window is not None:
+                run.steady = ms_per_bed_s(run.window.cpu_s(run.links))
+            if runtime.profiler is not None:
+                run.profile = {"processing loop": runtime.profiler.top()}
             row = run.row()
         finally:
             runtime.stop()
@@ -526,6 +697,9 @@ class StepRun:
     loop_cpu_s: float | None = None
     processes: int = 1
     totals: dict[str, Any] | None = None  # with workers: their links' and queues' counts
+    window: CpuWindow | None = None
+    steady: dict[str, Any] = field(default_factory=dict)  # CPU ms per bed-second, warm
+    profile: dict[str, Any] | None = None  # --profile: top functions per thread profiled
 
     def row(self) -> dict[str, Any]:
         runtime, probe, links, senders = self.runtime, self.probe, self.links, self.senders
@@ -617,7 +791,10 @@ class StepRun:
             "nothing_lost": nothing_lost,
             "processes": self.processes,
             "worker_loop_cores": [c / wall for c in t.get("worker_loop_cpu_s", [])],
+            "steady_cpu_ms_per_bed_s": self.steady,
         }
+        if self.profile is not None:
+            row["profile"] = self.profile
         row["pass"] = nothing_lost and due["p99_ms"] <= P99_LIMIT_MS
         return row
 
@@ -643,18 +820,31 @@ class TimedWorker(AnalysisWorker):
 
     step: StepRun
     report_dir: Path
+    profile: bool = False  # cProfile this worker's loop over the CPU window
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._queue.__class__ = BlockedLog  # keep the blocked-put history (same layout)
         self._queue.history = []  # type: ignore[attr-defined]
+        self.window = CpuWindow.of(self.step, len(self.beds))
+        self.profiler: WindowProfile | None = None
+        if self.window is not None:
+            for link in self.step.links:  # this worker's links (made in this process)
+                link.window_ns = self.window.ns
+            if self.profile:
+                self.profiler = WindowProfile(self.window.ns, len(self.beds))
 
     def _record(self, index: int, record: Record, queued_ns: int) -> None:
         super()._record(index, record, queued_ns)
         if isinstance(record, ANALYSED):
-            self.step.probe.record(index, record, now_ns())
+            done = now_ns()
+            self.step.probe.record(index, record, done)
+            if self.profiler is not None:
+                self.profiler.tick(done)
 
     def run(self) -> None:
+        if self.window is not None:
+            self.window.watch(threading.main_thread)  # the worker's loop runs in its main thread
         threading.Thread(target=self._report, daemon=True).start()
         super().run()
 
@@ -693,6 +883,8 @@ class TimedWorker(AnalysisWorker):
             "cpu_s": time.process_time(),
             "loop_cpu_s": thread_cpu_s(loop),
             "since_report_cpu_s": time.process_time() - cpu0,
+            "window": {} if self.window is None else self.window.cpu_s(step.links),
+            "profile": None if self.profiler is None else self.profiler.top(),
         }
         path = self.report_dir / f"worker-{os.getpid()}.json"
         path.with_suffix(".tmp").write_text(json.dumps(report))
@@ -700,9 +892,16 @@ class TimedWorker(AnalysisWorker):
 
 
 def run_step_processes(
-    streams: list[Stream], beds: int, seconds: float, warmup_s: float, processes: int
+    streams: list[Stream],
+    beds: int,
+    seconds: float,
+    warmup_s: float,
+    processes: int,
+    *,
+    profile: bool = False,
 ) -> dict[str, Any]:
-    """`run_step` with the beds shared over `processes` analysis workers."""
+    """`run_step` with the beds shared over `processes` analysis workers; `profile`:
+    cProfile each worker's loop and the runtime's over the CPU window."""
     slots = round((warmup_s + seconds) * SLOTS_PER_S)
     run = StepRun(Probe(beds, round(warmup_s * SLOTS_PER_S)), [0] * beds, False, seconds, warmup_s)
     run.processes = processes
@@ -729,12 +928,17 @@ def run_step_processes(
         config = bed_config(tmp, ports)
         config = replace(config, runtime=replace(config.runtime, analysis_processes=processes))
         runtime = TimedRuntime(config, run.probe, link_factory=factory)
-        TimedWorker.step, TimedWorker.report_dir = run, tmp
+        TimedWorker.step, TimedWorker.report_dir, TimedWorker.profile = run, tmp, profile
         runtime._shards.worker_class = TimedWorker
         run.runtime = runtime
+        run.window = CpuWindow.of(run, beds)
+        if run.window is not None and profile:
+            runtime.profiler = WindowProfile(run.window.ns, beds)
         cpu0, wall0 = time.process_time(), now_ns()
         runtime.start()
         try:
+            if run.window is not None:
+                run.window.watch(lambda: runtime._thread)
             loop0 = thread_cpu_s(runtime._thread)
             count = len(runtime._shards.workers)
             deadline = time.monotonic() + WORKER_START_S + warmup_s + seconds + 15 + DRAIN_TIMEOUT_S
@@ -752,10 +956,33 @@ def run_step_processes(
             run.cpu_s = time.process_time() - cpu0 + sum(r["cpu_s"] for r in reports)
             run.drained = len(reports) == count and all(r["drained"] for r in reports)
             _merge(run, reports)
+            _steady_processes(run, reports)
             row = run.row()
         finally:
             runtime.stop()
     return row
+
+
+def _steady_processes(run: StepRun, reports: list[dict[str, Any]]) -> None:
+    """CPU ms per bed-second over the window: the runtime's process (its loop, and "other":
+    the pipe readers), each worker (its loop, its links), and all of them together."""
+    if run.window is None:
+        return
+    parent = run.window.cpu_s([])
+    workers = [r["window"] for r in reports if r.get("window")]
+    if not parent or len(workers) != len(reports):
+        return
+    bed_s = run.probe.beds * parent["window_s"]
+    total = parent["process_s"] + sum(w["process_s"] for w in workers)
+    run.steady = {
+        "process": 1000 * total / bed_s,
+        "runtime_process": ms_per_bed_s(parent),
+        "workers": [ms_per_bed_s(w) for w in workers],
+    }
+    if run.runtime.profiler is not None:
+        run.profile = {"processing loop": run.runtime.profiler.top()}
+        for k, r in enumerate(reports):
+            run.profile[f"worker {k + 1} loop"] = r.get("profile") or {}
 
 
 def _merge(run: StepRun, reports: list[dict[str, Any]]) -> None:
@@ -1013,6 +1240,11 @@ def main(argv: list[str] | None = None) -> int:
         "--processes", type=int, default=1,
         help="runtime.analysis_processes for the in-process capacity steps (default 1)",
     )  # fmt: skip
+    parser.add_argument(
+        "--profile", type=int, metavar="BEDS",
+        help="instead of the steps: BEDS beds twice (with --processes), warm CPU per "
+        "bed-second by thread, then cProfile's top functions of each processing loop",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     steps = [b for b in BED_STEPS if b <= args.beds_max]
@@ -1022,6 +1254,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     load_start = os.getloadavg() if hasattr(os, "getloadavg") else None
 
+    if args.profile:
+        return profile_main(args)
     slots = round((args.warmup + args.seconds) * SLOTS_PER_S)
     count = min(STREAMS, max([*steps, args.throughput_beds]))
     progress(f"rendering {count} monitor streams of {slots / SLOTS_PER_S:g} s, before timing")
@@ -1100,14 +1334,92 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if report["pass"] else 1
 
 
-def _step(streams: list[Stream], beds: int, args: argparse.Namespace, *, pty: bool) -> dict:
+def profile_main(args: argparse.Namespace) -> int:
+    """`--profile BEDS`: where the runtime's CPU goes once warm. One step measures CPU per
+    bed-second by thread (processing loop, link threads, the rest; with --processes, per
+    worker and the runtime's process); a second, under cProfile (which slows what it
+    watches), lists each processing loop's top functions by own time."""
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    load_start = os.getloadavg() if hasattr(os, "getloadavg") else None
+    slots = round((args.warmup + args.seconds) * SLOTS_PER_S)
+    count = min(STREAMS, args.profile)
+    progress(f"rendering {count} monitor streams of {slots / SLOTS_PER_S:g} s, before timing")
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-") as scenario_dir:
+        streams = render_streams(count, slots, Path(scenario_dir), args.warmup)
+    plain = _step(streams, args.profile, args, pty=False)
+    progress("the same under cProfile")
+    profiled = _step(streams, args.profile, args, pty=False, profile=True)
+    bare = bare_pipeline(streams, min(args.profile, args.throughput_beds), slots)
+    report = {
+        "settings": {
+            "beds": args.profile,
+            "seconds": args.seconds,
+            "warmup_s": args.warmup,
+            "processes": args.processes,
+        },
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_average_start": load_start,
+        "load_average_end": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "steady_cpu_ms_per_bed_s": plain["steady_cpu_ms_per_bed_s"],
+        "bare_cpu_ms_per_bed_s": 1000 / bare["bed_s_per_cpu_s"],
+        "profile": profiled.get("profile", {}),
+        "rows": [plain, profiled],
+    }
+    print(profile_text(report))
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = "runtime_profile" if args.processes == 1 else f"runtime_profile_{args.processes}proc"
+    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def profile_text(report: dict[str, Any]) -> str:
+    def cpu(d: dict[str, Any]) -> str:
+        parts = [f"{k} {v:.2f}" for k, v in d.items() if isinstance(v, float)]
+        return ", ".join(parts)
+
+    steady = report["steady_cpu_ms_per_bed_s"]
+    lines = [f"CPU ms per bed-second once warm ({report['settings']['beds']} beds):"]
+    if "workers" in steady:
+        lines.append(f"  all processes {steady['process']:.2f}")
+        lines.append(f"  runtime process: {cpu(steady['runtime_process'])}")
+        lines += [f"  worker {k + 1}: {cpu(w)}" for k, w in enumerate(steady["workers"])]
+    else:
+        lines.append(f"  {cpu(steady)}")
+    lines.append(f"  bare pipeline (codec + analysis): {report['bare_cpu_ms_per_bed_s']:.2f}")
+    for thread, top in report["profile"].items():
+        if not top:
+            continue
+        lines.append(
+            f"{thread} under cProfile, ms per bed-second: ran {top['ran_ms_per_bed_s']:.2f}, "
+            f"of which analysis {top['analysis_ms_per_bed_s']:.2f} (waited "
+            f"{top['waiting_ms_per_bed_s']:.2f}); top functions by own time:"
+        )
+        lines += [
+            f"  {f['own_ms_per_bed_s']:7.3f} own {f['cum_ms_per_bed_s']:7.3f} cum "
+            f"{f['calls']:8d} calls  {f['function']}"
+            for f in top["functions"]
+        ]
+    return "\n".join(lines)
+
+
+def _step(
+    streams: list[Stream],
+    beds: int,
+    args: argparse.Namespace,
+    *,
+    pty: bool,
+    profile: bool = False,
+) -> dict:
     link = "pty" if pty else "in-process"
     workers = f", {args.processes} analysis processes" if args.processes > 1 and not pty else ""
     progress(f"{link}: {beds} bed(s), {args.warmup:g} s warm-up + {args.seconds:g} s{workers}")
     if args.processes > 1 and beds > 1 and not pty:  # one bed: one process, as the runtime
-        row = run_step_processes(streams, beds, args.seconds, args.warmup, args.processes)
+        row = run_step_processes(
+            streams, beds, args.seconds, args.warmup, args.processes, profile=profile
+        )
     else:
-        row = run_step(streams, beds, args.seconds, args.warmup, pty=pty)
+        row = run_step(streams, beds, args.seconds, args.warmup, pty=pty, profile=profile)
     _progress_row(row)
     return row
 

@@ -263,6 +263,12 @@ class AlarmMachine(RuleBasedStateMachine):
         assert deadline is None or deadline > self.now
 
     @invariant()
+    def next_deadline_is_the_earliest_timer_now(self) -> None:
+        """The manager keeps its earliest timer between changes: never a stale one."""
+        fresh = min(self.m._timers(), default=None)
+        assert self.m.next_deadline() == (None if fresh is None else fresh[0])
+
+    @invariant()
     def condition_present_agrees_with_the_shadow(self) -> None:
         alarms = {a.identity: a for a in self.m.alarms()}
         for identity, a in alarms.items():

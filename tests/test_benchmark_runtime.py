@@ -38,6 +38,10 @@ def test_runtime_benchmark_times_every_record_and_loses_no_sample(tmp_path):
         assert row["drained"]
         assert row["queue_abandoned"] == 0
         assert row["runtime_error"] is None
+        steady = row["steady_cpu_ms_per_bed_s"]  # CPU per bed-second once warm, by thread
+        assert steady["process"] >= steady["loop"] > 0
+        if row["link"] == "in-process":
+            assert steady["links"] > 0
     throughput = report["throughput"]
     bare, runtime = throughput["bare"], throughput["runtime"]
     assert bare["records"] == runtime["records"] > 0  # the same traffic through both
@@ -52,3 +56,28 @@ def test_runtime_benchmark_times_every_record_and_loses_no_sample(tmp_path):
     assert report["load_average_start"] is not None
     assert "| in-process | 1 |" in report["markdown"]
     assert (tmp_path / "runtime_latency.png").exists()
+
+
+@pytest.mark.slow
+def test_runtime_profile_splits_cpu_by_process_and_thread_and_lists_each_loops_functions(
+    tmp_path,
+):
+    out = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "runtime_latency.py"), "--quick",
+         "--profile", "2", "--processes", "2", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    report = json.loads((tmp_path / "runtime_profile_2proc.json").read_text())
+    steady = report["steady_cpu_ms_per_bed_s"]
+    assert len(steady["workers"]) == 2
+    for worker in steady["workers"]:
+        assert worker["process"] >= worker["loop"] > 0
+        assert worker["links"] > 0
+    assert steady["process"] > steady["runtime_process"]["process"] > 0
+    assert report["bare_cpu_ms_per_bed_s"] > 0
+    for name in ("worker 1 loop", "worker 2 loop"):
+        loop = report["profile"][name]
+        assert loop["ran_ms_per_bed_s"] >= loop["analysis_ms_per_bed_s"] > 0
+        assert any("bed_analyzer.py" in f["function"] for f in loop["functions"])
+    assert "CPU ms per bed-second once warm" in out.stdout

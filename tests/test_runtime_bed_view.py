@@ -50,3 +50,14 @@ def test_the_ecg_ring_keeps_the_last_seconds_in_order_across_wraps():
     view = _view(bed)
     np.testing.assert_array_equal(view.ecg, x[-n:])
     assert bed.device_s == len(x) / 250
+
+
+def test_the_device_clock_is_the_latest_chunk_end_and_follows_a_new_rate():
+    bed = _bed()
+    pleth = WaveformChunk("dev", 4, "Pleth", "PLETH", "%", Fraction(125), 0, np.zeros(125))
+    bed.observe(_chunk("ECG_II", "ECG II", 0, np.zeros(500)))  # 2 s at 250 Hz
+    bed.observe(pleth)  # 1 s at 125 Hz: not later
+    assert (bed.device_s, bed.first_device_s) == (2.0, 0.0)
+    faster = WaveformChunk("dev", 1, "ECG II", "ECG_II", "mV", Fraction(500), 1500, np.zeros(500))
+    bed.observe(faster)  # the device said HELLO again with 500 Hz: samples 1500-2000 end at 4 s
+    assert bed.device_s == 4.0

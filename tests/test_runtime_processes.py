@@ -72,10 +72,12 @@ def test_two_workers_each_analyse_their_beds_and_the_runtime_shows_both(live):
     workers = runtime._shards.workers
     assert [w.beds for w in workers] == [(0,), (1,)]
     assert all(w.process.pid != os.getpid() for w in workers)
-    view = wait_for(
-        lambda: (v := runtime.snapshot()) and all(b.heart_rate for b in v.beds) and v,
+    view = wait_for(  # the view's snapshots are what ask the workers for ECG traces
+        lambda: (
+            (v := runtime.snapshot()) and all(b.heart_rate and len(b.ecg) for b in v.beds) and v
+        ),
         30,
-        "a heart rate from each worker in the view",
+        "a heart rate and an ECG trace from each worker in the view",
     )
     for bed in view.beds:
         assert bed.link_state == "connected"

@@ -1,22 +1,30 @@
 """The JSON messages between the runtime and its analysis workers: what goes over a pipe comes
 back as the same values (conditions, stamps, numerics with NaN, device ALARMs, the view's
-ECG), and anything else is refused rather than guessed at."""
+ECG), anything else is refused rather than guessed at, and the ECG traces travel only while a
+live view asks for them."""
 
 from __future__ import annotations
 
 import math
+import multiprocessing
+import threading
+import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from vigil.firmware_bridge.link import LinkState
 from vigil.firmware_bridge.messages import AlarmMsg
 from vigil.firmware_bridge.protocol import AlarmPriority, AlarmState
 from vigil.runtime.alarms.model import OperatorCommand
 from vigil.runtime.analysis.condition import condition, ended
+from vigil.runtime.config import config_in_folder
 from vigil.runtime.service import wire
 from vigil.runtime.service.bed import BedState
 from vigil.runtime.service.bed_step import BedOutput
 from vigil.runtime.service.shards import process_count
+from vigil.runtime.service.worker import AnalysisWorker
 
 
 def _round_trip(message: dict) -> dict:
@@ -79,3 +87,46 @@ def test_worker_count_is_capped_by_beds_and_zero_means_one_per_core():
     assert process_count(4, 2) == 2
     assert process_count(2, 64) == 2
     assert 1 <= process_count(0, 1000) <= 1000
+
+
+class _QuietLink:
+    """A link that never reads: enough for a worker's status."""
+
+    def __init__(self, port: str) -> None:
+        self.port_name = port
+
+    def stats(self):
+        return SimpleNamespace(state=LinkState.CONNECTED)
+
+    def start(self) -> _QuietLink:
+        return self
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        return None
+
+    def send(self, msg: object) -> bool:
+        return True
+
+
+def test_a_worker_sends_ecg_traces_only_while_a_view_has_asked_for_them(tmp_path):
+    config = config_in_folder(tmp_path, [("bed-1", "sim://bed-1")])
+    runtime_end, worker_end = multiprocessing.Pipe()
+    worker = AnalysisWorker(config, [0], worker_end, lambda port, baud, deliver: _QuietLink(port))
+    threading.Thread(target=worker._read_parent, daemon=True).start()
+
+    def status() -> dict:
+        worker._send_status()
+        return wire.decode(runtime_end.recv_bytes())["beds"][0]
+
+    assert "ecg" not in status()  # headless: nobody would read it
+    runtime_end.send_bytes(wire.encode(wire.view_message(time.monotonic_ns() + 60_000_000_000)))
+    deadline = time.monotonic() + 10.0
+    while "ecg" not in (shown := status()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "ecg" in shown
+    runtime_end.send_bytes(wire.encode(wire.view_message(time.monotonic_ns() - 1)))
+    deadline = time.monotonic() + 10.0
+    while "ecg" in (shown := status()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "ecg" not in shown  # the view's request ran out
+    runtime_end.send_bytes(wire.encode({"t": "stop"}))

@@ -165,6 +165,11 @@ class AlarmManager:
         self._by_identity: dict[tuple[str, str, str], int] = {}
         self._pauses: dict[str, _Pause] = {}
         self._beds: set[str] = set()
+        # The earliest timer, kept until a change that can move it (`_timers_changed`): the
+        # runtime ticks and asks for the next deadline every loop turn (hundreds of times a
+        # second), and each had scanned every live alarm to find nothing due.
+        self._due: tuple[float, int, int, str] | None = None
+        self._due_stale = False
         self.ignored_ends = 0
 
     # -- inputs -----------------------------------------------------------------------------
@@ -383,6 +388,7 @@ class AlarmManager:
         self._pauses[bed] = _Pause(
             until_s=t + seconds, floor=max((r.alarm.priority for r in recs), default=None)
         )
+        self._timers_changed()
         return [self._event(rec, _E.AUDIO_PAUSED, t, actor=actor) for rec in recs]
 
     # -- timers -----------------------------------------------------------------------------
@@ -406,7 +412,15 @@ class AlarmManager:
                 yield (rec.since_s + self.policy.reannounce_s, _REANNOUNCE, alarm_id, a.bed)
 
     def _next_timer(self) -> tuple[float, int, int, str] | None:
-        return min(self._timers(), default=None)
+        if self._due_stale:
+            self._due = min(self._timers(), default=None)
+            self._due_stale = False
+        return self._due
+
+    def _timers_changed(self) -> None:
+        """Called by every change `_timers` reads: live alarms (their state, anchor,
+        priority, escalation, condition) and pauses."""
+        self._due_stale = True
 
     def _run_due(self, now_s: float) -> list[AlarmEvent]:
         """Run every timer due at or before `now_s`, earliest first, each at its own time."""
@@ -417,6 +431,7 @@ class AlarmManager:
             kind, alarm_id, bed = due[1:]
             if kind == _RESUME:
                 pause = self._pauses.pop(bed)
+                self._timers_changed()
                 for a in self.alarms(bed):
                     if a.state in SIGNALLING and a.alarm_id not in pause.audible:
                         out.append(self._event(self._live[a.alarm_id], _E.AUDIO_RESUMED, t))
@@ -453,11 +468,13 @@ class AlarmManager:
         self._live[a.alarm_id] = rec
         self._by_identity[a.identity] = a.alarm_id
         self._beds.add(a.bed)
+        self._timers_changed()
 
     def _set(self, rec: _Live, alarm: Alarm, *, since_s: float | None = None) -> None:
         rec.alarm = alarm
         if since_s is not None:
             rec.since_s = since_s
+        self._timers_changed()
         if alarm.state not in SIGNALLING:
             pause = self._pauses.get(alarm.bed)
             if pause is not None:

@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 
 import numpy as np
 
@@ -45,26 +46,38 @@ class BedState:
     _ecg_rate: float = 0.0
     _ecg_label: str = ""
     _ecg_is_lead_ii: bool = False
+    _rates: dict[str, tuple[Fraction, float]] = field(default_factory=dict)  # kind -> float
 
     def observe(self, record: object) -> None:
         """Keep what the view shows and the bed's device clock (before analysis)."""
-        self.records += 1
         if isinstance(record, WaveformChunk):
-            rate = float(record.rate)
-            end_s = record.end_index / rate
-            self.device_s = max(self.device_s, end_s)
-            if self.first_device_s is None:
-                self.first_device_s = record.first_index / rate
-            if record.kind in ECG_LEADS and (
-                not self._ecg_label
-                or record.label == self._ecg_label
-                or (record.kind == VIEW_LEAD and not self._ecg_is_lead_ii)
-            ):
-                self._keep_ecg(record, rate)
-        elif isinstance(record, Numerics):
+            self.observe_chunk(record)
+            return
+        self.records += 1
+        if isinstance(record, Numerics):
             self.device_s = max(self.device_s, record.device_time_us / 1e6)
             self.numerics = dict(record.values)
             self.numerics_arrival_ns = record.arrival_ns
+
+    def observe_chunk(self, chunk: WaveformChunk) -> None:
+        """`observe` for a waveform chunk, the record a bed sends ~100 times a second: its
+        rate's float is kept per channel kind (float(Fraction) runs in Python)."""
+        self.records += 1
+        kind, rate = chunk.kind, chunk.rate
+        known = self._rates.get(kind)
+        if known is None or known[0] is not rate:
+            known = self._rates[kind] = (rate, float(rate))
+        hz = known[1]
+        end_s = (chunk.first_index + len(chunk.samples)) / hz
+        self.device_s = max(self.device_s, end_s)
+        if self.first_device_s is None:
+            self.first_device_s = chunk.first_index / hz
+        if kind in ECG_LEADS and (
+            not self._ecg_label
+            or chunk.label == self._ecg_label
+            or (kind == VIEW_LEAD and not self._ecg_is_lead_ii)
+        ):
+            self._keep_ecg(chunk, hz)
 
     def _keep_ecg(self, chunk: WaveformChunk, rate: float) -> None:
         if chunk.kind == VIEW_LEAD and not self._ecg_is_lead_ii:  # switch to lead II once seen

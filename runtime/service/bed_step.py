@@ -38,6 +38,9 @@ def analyse_record(
     """Feed `record` to `bed` (its view state, link alarms or analysis) and say what follows;
     None in the common case, where nothing does (no object is built per record then, and
     stamps only for records that raise or end conditions)."""
+    if type(record) is WaveformChunk:  # most records: skip the checks for the rare kinds
+        bed.observe_chunk(record)
+        return _analyse(bed, record, queued_ns, now_ns, False)
     bed.observe(record)
     if isinstance(record, LinkEvent):
         conditions = bed.link_alarms.on_event(record, bed.device_s)
@@ -58,11 +61,17 @@ def analyse_record(
             seconds=float(record.seconds),
         )
         return BedOutput(bed.index, action=action)
+    return _analyse(bed, record, queued_ns, now_ns, isinstance(record, Numerics))
+
+
+def _analyse(
+    bed: BedState, record: Record, queued_ns: int, now_ns: Callable[[], int], numerics: bool
+) -> BedOutput | None:
     assert bed.analyzer is not None, f"bed {bed.name} is analysed in a worker"
     step = bed.analyzer.feed(record)
     analysed_ns = now_ns()
-    bed.heart_rate_from(step.heart_rate)
-    numerics = isinstance(record, Numerics)
+    if step.heart_rate:
+        bed.heart_rate_from(step.heart_rate)
     if not (step.conditions or numerics):
         return None
     out = BedOutput(bed.index)

@@ -87,7 +87,7 @@ class VigilRuntime:
         self._stop = threading.Event()
         self._lock = threading.RLock()
         self._queue = RecordQueue(config.runtime.queue_records, self._stop, clock_ns)
-        self._commands: queue.Queue[tuple[OperatorCommand, Future[str]]] = queue.Queue()
+        self._commands: queue.SimpleQueue[tuple[OperatorCommand, Future[str]]] = queue.SimpleQueue()
         self._external: queue.SimpleQueue[Condition] = queue.SimpleQueue()
         self._link_factory = link_factory
         self._extra_sinks = list(sinks)
@@ -228,6 +228,11 @@ class VigilRuntime:
         return {"ok": outcome.startswith("ok"), "outcome": outcome}
 
     def snapshot(self) -> RuntimeView:
+        """What a live view draws; with analysis workers, calling it is also what makes them
+        send their beds' ECG traces (`Shards.want_view`), so the first view of a worker's
+        bed may come without a trace for up to half a second."""
+        if self._shards is not None:
+            self._shards.want_view(self._now_ns())
         with self._lock:
             now = self._now_ns()
             manager = self.manager
@@ -391,11 +396,8 @@ class VigilRuntime:
     def _run_commands(self, batch: list[AlarmEvent]) -> None:
         while not self._external.empty():
             self._conditions([self._external.get_nowait()], {"arrived": self._now_ns()}, batch)
-        while True:
-            try:
-                cmd, done = self._commands.get_nowait()
-            except queue.Empty:
-                return
+        while not self._commands.empty():  # this loop is the only reader
+            cmd, done = self._commands.get_nowait()
             outcome = self._command(cmd, batch)
             if not done.done():
                 done.set_result(outcome)

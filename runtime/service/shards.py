@@ -45,6 +45,8 @@ from vigil.runtime.service.worker import AnalysisWorker, LinkFactory, worker_mai
 log = logging.getLogger(__name__)
 
 WORKER_ITEM = -1  # queue index of a worker's messages that are not one bed's
+VIEW_HOLD_S = 5.0  # a view request keeps the workers sending ECG tails this long
+VIEW_RENEW_S = 1.0  # ... and is renewed at most this often while the view keeps drawing
 JOIN_S = 5.0
 RESTART_FIRST_S = 1.0
 RESTART_MAX_S = 60.0
@@ -123,6 +125,7 @@ class Shards:
         self._stopping = threading.Event()
         self.worker_class: type[AnalysisWorker] = AnalysisWorker  # a benchmark may time it
         self._put: Callable[[int, Sequence[dict[str, Any]]], None] = lambda index, items: None
+        self._view_asked_ns: int | None = None
 
     def fork(self) -> None:
         beds = len(self._config.beds)
@@ -173,6 +176,18 @@ class Shards:
         )
         worker.reader.start()
         worker.send({"t": "start"})
+
+    def want_view(self, now_ns: int) -> None:
+        """A live view is drawing: ask every worker for its beds' ECG tails for the next
+        VIEW_HOLD_S (renewed at most every VIEW_RENEW_S; a restarted worker hears at the
+        next renewal). Thread-safe: the view's thread calls it."""
+        asked = self._view_asked_ns
+        if asked is not None and now_ns - asked < VIEW_RENEW_S * 1e9:
+            return
+        self._view_asked_ns = now_ns
+        message = wire.view_message(now_ns + round(VIEW_HOLD_S * 1e9))
+        for worker in self.workers:
+            worker.send(message)
 
     def restart(self, number: int) -> Worker:
         """Fork worker `number` again (after it died), with the same beds, and start it."""

@@ -9,9 +9,13 @@ worker -> runtime
             (host CLOCK_MONOTONIC ns: the same clock in every process, so stamps compare),
             hello, an operator key, numerics for the journal (NaN as null)
     status  per bed, a few times a second: device clock, link state, numerics, Vigil's HR,
-            records seen, the view's ECG tail (float32 bytes, base64)
+            records seen, and while a view is attached the view's ECG tail (float32 bytes,
+            base64)
 runtime -> worker
     alarm   an ALARM message for a bed's device (the device sink's sender)
+    view    a live view is drawing: send the ECG tails until `until_ns` (host monotonic ns).
+            Without a view nobody reads them, and they were most of the pipe's bytes (6 s of
+            lead II per bed, twice a second) and of the status' cost on both sides
     start   open the links (sent once the journal is open and alarms are restored)
     stop    send each device VIGIL STOPPED, close the links, exit
 """
@@ -135,6 +139,14 @@ def show_status(bed: BedState, status: dict[str, Any]) -> str:
 
 
 # -- runtime -> worker ----------------------------------------------------------------------
+def view_message(until_ns: int) -> dict[str, Any]:
+    return {"t": "view", "until_ns": int(until_ns)}
+
+
+def view_until_ns(message: dict[str, Any]) -> int:
+    return int(message["until_ns"])
+
+
 def alarm_message(bed: int, msg: AlarmMsg) -> dict[str, Any]:
     return {
         "t": "alarm",

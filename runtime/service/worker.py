@@ -129,6 +129,7 @@ class AnalysisWorker:
         self._now_ns = clock_ns
         self._stop = threading.Event()
         self._go = threading.Event()
+        self._ecg_until_ns = 0  # send the view's ECG tails until then (a "view" message)
         self._queue = RecordQueue(config.runtime.queue_records, self._stop, clock_ns)
         self.beds: dict[int, BedState] = {}
         for index in indices:
@@ -195,8 +196,9 @@ class AnalysisWorker:
             self._send(wire.output_message(out))
 
     def _send_status(self) -> None:
+        with_ecg = self._now_ns() < self._ecg_until_ns
         beds = [
-            wire.bed_status(bed, bed.link.stats().state.value, with_ecg=True)
+            wire.bed_status(bed, bed.link.stats().state.value, with_ecg=with_ecg)
             for bed in self.beds.values()
         ]
         self._send({"t": "status", "beds": beds, "abandoned": self._queue.abandoned})
@@ -205,8 +207,8 @@ class AnalysisWorker:
         self._conn.send_bytes(wire.encode(message))
 
     def _read_parent(self) -> None:
-        """The parent's messages: ALARMs for the devices, start, stop. End of file (the
-        parent died or closed the pipe) stops the worker."""
+        """The parent's messages: ALARMs for the devices, view requests, start, stop. End of
+        file (the parent died or closed the pipe) stops the worker."""
         try:
             while True:
                 message = wire.decode(self._conn.recv_bytes())
@@ -216,6 +218,8 @@ class AnalysisWorker:
                     bed = self.beds.get(index)
                     if bed is not None:
                         bed.link.send(msg)
+                elif kind == "view":
+                    self._ecg_until_ns = wire.view_until_ns(message)
                 elif kind == "start":
                     self._go.set()
                 elif kind == "stop":
