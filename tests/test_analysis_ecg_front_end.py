@@ -124,11 +124,8 @@ def test_wide_ventricular_complexes_count_once_with_their_t_waves(rate: float) -
 # Motion artefacts at 6 dB are bursts as tall as a QRS on every lead at once (the synthesizer
 # moves all electrodes together), 6 per minute, 0.5-2 s long: about 12 % of the time no lead
 # is clean. Over 24 one-minute records (sinus 40-200 /min, VT 150-250 /min, 3 patients) the
-# front end reaches Se 99.49 % / +P 98.98 % there, short of 99 %, so the bound for that one
-# case is 98 % (every other kind and level: >= 99.79 %).
-MOTION_6DB_BOUND = 0.98
-
-
+# front end reaches Se 99.41 % / +P 99.47 % there (tests/test_analysis_qrs_motion.py checks
+# motion on sinus rhythm more closely).
 @pytest.mark.parametrize("kind", NOISE_KINDS)
 @pytest.mark.parametrize("snr_db", [12, 6])
 def test_counts_beats_through_noise_at_12_and_6_db_snr(kind: str, snr_db: int) -> None:
@@ -140,9 +137,8 @@ def test_counts_beats_through_noise_at_12_and_6_db_snr(kind: str, snr_db: int) -
         block = record(rhythm, rate, seed, seconds=30, state=noise)
         s = score(block, run(block.ecg)[1])
         total = Score(total.tp + s.tp, total.fn + s.fn, total.fp + s.fp)
-    bound = MOTION_6DB_BOUND if (kind, snr_db) == ("motion", 6) else 0.99
-    assert total.se >= bound, f"{kind} at {snr_db} dB: {total}"
-    assert total.ppv >= bound, f"{kind} at {snr_db} dB: {total}"
+    assert total.se >= 0.99, f"{kind} at {snr_db} dB: {total}"
+    assert total.ppv >= 0.99, f"{kind} at {snr_db} dB: {total}"
 
 
 @pytest.mark.parametrize("mains_hz", [50, 60])

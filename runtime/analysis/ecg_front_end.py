@@ -1,6 +1,7 @@
 """EcgFrontEnd: filters, lead quality and R-peak detection for one bed's ECG leads.
 
-Samples are filtered causally as they arrive (`ecg_filters`). Every `round(fs)` samples from
+Samples are filtered causally as they arrive (`ecg_filters`, and the detector's high band,
+`qrs_detector.HighBandEnvelope`, from the monitor signal). Every `round(fs)` samples from
 index 0 a 1 s window closes and each lead's quality there is assessed (`lead_quality`); only
 then are the QRS candidates whose envelope maximum lies in that window decided
 (`qrs_detector`), on the leads usable there. So a lead is excluded during the very window of
@@ -37,7 +38,12 @@ from vigil.runtime.analysis.lead_quality import (
     missing_window,
     window_stats,
 )
-from vigil.runtime.analysis.qrs_detector import DetectionWindow, QrsDetector, envelope_stats
+from vigil.runtime.analysis.qrs_detector import (
+    DetectionWindow,
+    HighBandEnvelope,
+    QrsDetector,
+    envelope_stats,
+)
 
 MIN_FS = 100
 SLICE_WINDOWS = 4  # long chunks are processed in slices of this many windows
@@ -54,8 +60,9 @@ class EcgOutput:
     analysed_through: int = 0
 
 
-# per-lead signals kept in the history, in this row-block order
-_RAW, _MISSING, _MONITOR, _ENVELOPE, _HF, _LF = range(6)
+# per-lead signals kept in the history, in this row-block order; the two detection envelopes
+# (QRS band, high band) are adjacent, so one slice holds every detection channel
+_RAW, _MISSING, _MONITOR, _ENVELOPE, _HIGH, _HF, _LF = range(7)
 
 
 class _History:
@@ -108,10 +115,12 @@ class EcgFrontEnd:
         self._n = n = len(leads)
         self._w = round(self.fs)  # window length in samples
         self._bank = EcgFilterBank(self._f, n)
+        self._high = HighBandEnvelope(self._f, n)
         self._det = QrsDetector(self._f, leads)
         self._off = LeadsOffTimeline(leads)
-        self._rows = [slice(k * n, (k + 1) * n) for k in range(6)]
-        self._hist = _History(6 * n, (SLICE_WINDOWS + 4) * self._w)
+        self._rows = [slice(k * n, (k + 1) * n) for k in range(7)]
+        self._channels = slice(_ENVELOPE * n, (_HIGH + 1) * n)  # both detection envelopes
+        self._hist = _History(7 * n, (SLICE_WINDOWS + 4) * self._w)
         self._end: int | None = None  # next expected sample index; None before any
         self._data_start = 0  # first index of the current run of contiguous samples
         self._next_window = 0  # next window to assess
@@ -119,7 +128,7 @@ class EcgFrontEnd:
         self._through = 0
         self._hold = np.zeros(n)  # last finite sample per lead, held over missing ones
         self._windows: dict[int, DetectionWindow] = {}  # assessed, candidates not all decided
-        self._batch: tuple[int, WindowStats, np.ndarray, np.ndarray] | None = None
+        self._batch: tuple[int, WindowStats, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # -- public -------------------------------------------------------------------------
     @property
@@ -174,7 +183,8 @@ class EcgFrontEnd:
         self._end = self._data_start = self._decided = index
         self._next_window = index // self._w
         self._bank.reset()
-        self._det.reset()
+        self._high.reset()
+        self._det.reset(index)
         self._windows.clear()
         self._batch = None
         self._hist.restart(index)
@@ -190,7 +200,10 @@ class EcgFrontEnd:
             self._hold = x[:, -1].copy()
         f = self._bank(x)
         keep = min(self._next_window * self._w, self._decided - self._reach())
-        self._hist.append(np.concatenate([x, missing, f.monitor, f.envelope, f.hf, f.lf]), keep)
+        high = self._high(f.monitor)
+        self._hist.append(
+            np.concatenate([x, missing, f.monitor, f.envelope, high, f.hf, f.lf]), keep
+        )
         self._end += x.shape[1]
 
     def _reach(self) -> int:
@@ -239,7 +252,7 @@ class EcgFrontEnd:
             m0 = max(start - self._det.reach - 1, self._hist.first)
             peaks = self._det.decide(
                 window,
-                self._hist.view(self._rows[_ENVELOPE], f0, f1),
+                self._hist.view(self._channels, f0, f1),
                 f0,
                 start=start,
                 stop=stop,
@@ -267,7 +280,7 @@ class EcgFrontEnd:
             if batch is None or not batch[0] <= k < batch[0] + batch[1].top.shape[1]:
                 batch = self._batch = self._batch_stats(k)
             column = k - batch[0]
-            stats, maxima, floors = batch[1:]
+            stats, maxima, floors, peaks = batch[1:]
             quality = assess_window(
                 self.leads,
                 start,
@@ -282,11 +295,16 @@ class EcgFrontEnd:
             window = _window(start, stop, self._f, quality)
             usable = np.array([q.usable for q in quality])
             self._windows[k] = self._det.new_window(
-                start, self._w, usable, maxima[:, column], floors[:, column]
+                start,
+                self._w,
+                usable,
+                maxima=maxima[:, column],
+                floors=floors[:, column],
+                peaks=peaks[:, column],
             )
         out.windows.append(window)
 
-    def _batch_stats(self, k: int) -> tuple[int, WindowStats, np.ndarray, np.ndarray]:
+    def _batch_stats(self, k: int) -> tuple[int, WindowStats, np.ndarray, np.ndarray, np.ndarray]:
         """Statistics of every window from k that has closed, in one vectorised pass."""
         assert self._end is not None
         h, rows, w = self._hist, self._rows, self._w
@@ -299,8 +317,8 @@ class EcgFrontEnd:
             hf=h.view(rows[_HF], start, stop),
             lf=h.view(rows[_LF], start, stop),
         )
-        maxima, floors = envelope_stats(h.view(rows[_ENVELOPE], start, stop), w)
-        return k, stats, maxima, floors
+        maxima, floors, peaks = envelope_stats(h.view(self._channels, start, stop), w)
+        return k, stats, maxima, floors, peaks
 
     def _missing_window(self, k: int) -> EcgWindow:
         start, stop = k * self._w, (k + 1) * self._w

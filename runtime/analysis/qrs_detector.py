@@ -1,12 +1,61 @@
-"""Multi-lead QRS detection on the QRS-band envelope, with adaptive thresholds.
+"""Multi-lead QRS detection on two QRS-energy bands per lead, with adaptive thresholds.
 
-Feature. Each usable lead's envelope (`ecg_filters`: 5-15 Hz band, squared, smoothed,
-square-rooted) is divided by that lead's QRS level, a running average of its envelope at
-accepted complexes, so a typical complex scores about 1 on every lead whatever the lead's
-gain. The leads are averaged with inverse-variance weights: each lead's noise floor (a low
-percentile of its scaled envelope) is measured per quarter window, so the lead a noise burst
-spoils counts for little while it lasts, and a lead that joins or drops out does not change
-the scale the thresholds learned.
+Channels. Each usable lead gives two envelopes (band-passed, squared, smoothed at 8 Hz,
+square-rooted back to mV): the QRS band, 5-15 Hz (`ecg_filters`), where every complex,
+narrow or wide, has its energy; and the high band, `HIGH_BAND_HZ` = 15-30 Hz of the monitor
+signal (`HighBandEnvelope`), where only narrow complexes do. The bands separate what the
+noise kinds overlap: electrode-motion artefacts are slow (skin stretch and electrode
+movement, mostly below ~8 Hz; large, and on every lead at once because the limb leads share
+electrodes), so they fill the QRS band but leave the high band nearly clean; muscle noise is
+broadband above ~20 Hz and does the reverse; a wide ventricular complex (VT, PVC) has almost
+nothing above 15 Hz. Each channel is divided by its QRS level, a running average of its
+envelope at accepted complexes, so a typical complex scores about 1 on every channel
+whatever the lead's gain.
+
+Feature: a weighted mean of the scaled channels, weights fixed per quarter window when the
+window closes (so a burst is weighed while it lasts, not a window late). Noise is measured
+as each channel's noise floor, a low percentile of its envelope in the quarter, in mV or,
+divided by the channel's level, in "scaled" units.
+
+- Within a lead, its two bands by 1 / max(scaled floor, `WEIGHT_FLOOR`)^4, the high band's
+  weight times `HIGH_BAND_GAIN` and times the recent complexes' narrowness (`_narrowness`).
+  The QRS band is preferred while it is clean, because every complex, a PVC too, has its
+  energy there: the high band takes over only where the QRS band's scaled noise rises past
+  about 0.25 (a motion burst), and decisively (fourth power rather than inverse variance).
+  In VT and other wide rhythms (narrowness 0: the median equivalent width of the last
+  `WIDTH_BEATS` QRS on the monitor signal over `WIDE_S`; also until `WIDTH_MIN_BEATS` are
+  known) the high band holds no QRS, only noise, so it is not used at all. Nor where the
+  lead's high band shows no complex in the quarter or the next (its largest envelope there
+  under `PRESENCE` of its level, fully from `PRESENCE` + `PRESENCE_RAMP`): when narrow
+  beats give way to VT, the wide complexes fill the QRS band like noise while the median
+  width is still narrow, and the high band must not take over and hide the first of them
+  (it would delay the VT alarm). The price: where narrow beats are more than a quarter
+  apart, an artefact peak between them is judged on the QRS band as before. The high band's
+  levels are learned from narrow QRS only, so the first wide complexes cannot lower them and
+  so fake that presence.
+  The QRS band's noise here is read from the quarters before and after (the larger), not
+  from its own quarter: a complex, above all a wide, tall PVC and its T wave, fills the
+  quarter it lies in and would look like noise there, handing its own detection to the high
+  band where it has no energy; an artefact burst (0.5-2 s) outlasts a complex and shows in
+  the neighbouring quarters too. The cost: a burst starting in the last quarter of a window
+  is weighed from the quarter before it only.
+  A wide complex inside a motion burst that the high band took over can be missed: a PVC is
+  as slow as the artefact there, and nothing in the signal tells them apart.
+- Across leads, in a window of narrow complexes (the narrowness and high-band presence
+  above, over the whole window, median over the leads), by level² / noise², the level
+  being the lead's QRS-band level (or the window's largest envelope, if smaller: a level
+  that a burst inflated must not make a quiet lead dominate), the noise its QRS-band floor
+  in mV but at least the median floor of the usable leads. Noise common to every lead
+  (motion moves every electrode; the limb leads share them) thus leaves the weights at
+  level²: the leads with the tallest complexes count most, the best weighting for equal
+  noise, and a lead with small complexes does not amplify the noise it carries; a lead
+  noisier than the typical lead (an electrode rubbing on its own) counts by its own
+  signal-to-noise ratio, so it fades out. Elsewhere (VT, fibrillation, the change to them)
+  by the inverse variance of each lead's scaled floor, capped at `WEIGHT_FLOOR`: every
+  clean lead counts alike, since ventricular complexes and fibrillation waves have their
+  own axis and may be tallest on the lead where the narrow complexes were smallest. The
+  weights sum to 1, so a lead that joins or drops out does not change the scale the
+  thresholds learned.
 
 Candidates are the local maxima of the feature. One is a QRS when
 
@@ -18,7 +67,9 @@ Candidates are the local maxima of the feature. One is a QRS when
    halves (Pan-Tompkins' search-back, applied forward so that nothing reported is revised)
    and the lead levels decay each window; the QRS found so resets them. Complexes that
    shrank (a moved electrode, a lower-voltage rhythm) are thus counted again within about
-   three seconds instead of the detector locking out into a false asystole;
+   three seconds instead of the detector locking out into a false asystole. Until the first
+   QRS the search-back counts from where the data (re)started, so levels learned from an
+   artefact at the start cannot lock the detector out either;
 3. its peak-to-peak amplitude on the 0.5-40 Hz monitor signal, on the lead that shows it best,
    is at least `QRS_FLOOR_MV` (CLINICAL.md: a deflection under 0.15 mV is not a QRS), or
    `WIDE_QRS_FLOOR_MV` for a deflection as wide as a P wave (half-amplitude width over
@@ -41,13 +92,15 @@ within +-`SEARCH_S`.
 from __future__ import annotations
 
 import itertools
+import statistics
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import peak_prominences
+from scipy.signal import butter, peak_prominences
 
+from vigil.runtime.analysis.ecg_filters import ENVELOPE_HZ, SosChain
 from vigil.runtime.analysis.events import RPeak
 
 REFRACTORY_S = 0.16
@@ -73,21 +126,55 @@ SCALE_GAIN = 0.25  # per-lead QRS level running-average gain
 SEARCH_BACK_SCALE_GAIN = 1.0  # ... for a QRS found by search-back: the scale has changed
 SCALE_DECAY = 0.7  # per window while a beat is overdue
 SPK_CAP = 2.0  # a complex scoring more (levels decayed) counts this much towards SPK
-SCALE_FLOOR_MV = 0.03  # a lead's level never drops below this envelope amplitude
+SCALE_FLOOR_MV = 0.03  # a channel's level never drops below this envelope amplitude
 PEAK_HALF_S = 0.04  # a lead's envelope maximum at a QRS is taken within this of the peak
-WEIGHT_BLOCKS = 4  # lead weights are set per quarter window
-WEIGHT_PERCENTILE = 35  # noise floor: this percentile of the scaled envelope in a block
-WEIGHT_FLOOR = 0.1  # scaled noise floor below which a lead counts as clean
+WEIGHT_BLOCKS = 4  # channel weights are set per quarter window
+WEIGHT_PERCENTILE = 35  # noise floor: this percentile of the envelope in a block
+WEIGHT_FLOOR = 0.1  # scaled noise floor below which a band counts as clean
+NOISE_FLOOR_MV = 0.005  # a lead's noise is taken as at least this (noise-free input)
+
+HIGH_BAND_HZ = (15.0, 30.0)
+PRESENCE = 0.4  # the high band counts where its largest envelope is over this of its level
+PRESENCE_RAMP = 0.3  # ... and fully from PRESENCE + PRESENCE_RAMP
+HIGH_BAND_GAIN = 0.03  # the high band's prior weight: it counts once the QRS band is noisy
+NARROW_S = 0.03  # equivalent QRS width (area / height) under which the high band counts fully
+WIDE_S = 0.045  # ... and over which it does not count (narrow QRS ~20 ms, VT ~65 ms)
+WIDTH_BEATS = 9  # the median width of this many recent QRS decides
+WIDTH_MIN_BEATS = 3  # the high band counts only once this many widths are known
+WIDTH_SMOOTH_S = 0.018  # widths are measured on the monitor signal smoothed over this
+
+
+class HighBandEnvelope:
+    """The high-band detection envelope of each lead from its monitor signal, state carried
+    sample by sample like `ecg_filters` (so any chunking gives the same output)."""
+
+    def __init__(self, fs: float, n_leads: int) -> None:
+        band = (HIGH_BAND_HZ[0], min(HIGH_BAND_HZ[1], 0.4 * fs))
+        self.band = SosChain(butter(2, band, btype="band", fs=fs, output="sos"), n_leads)
+        self.smooth = SosChain(butter(2, ENVELOPE_HZ, btype="low", fs=fs, output="sos"), n_leads)
+
+    def reset(self) -> None:
+        self.band.reset()
+        self.smooth.reset()
+
+    def __call__(self, monitor: np.ndarray) -> np.ndarray:
+        """monitor: (n_leads, n) float64, C-contiguous; the envelopes in mV."""
+        band = self.band(monitor)
+        np.square(band, out=band)
+        envelope = self.smooth(band)
+        return np.sqrt(np.maximum(envelope, 0.0, out=envelope), out=envelope)
 
 
 class LeadScales:
-    """Each lead's QRS level: a running average of its envelope (mV) at accepted complexes.
+    """Each channel's QRS level: a running average of its envelope (mV) at accepted
+    complexes.
 
-    Until a lead has shown a QRS, the largest envelope of its usable windows stands in.
+    Until a channel has shown a QRS, the largest envelope of its usable windows stands in.
     Levels learned from beats ignore artefacts (a motion burst not taken for a QRS leaves the
-    level alone), so a clean lead's scaled noise floor stays low and its weight high, and a
-    complex keeps scoring about 1 through noise. While a beat is overdue they decay.
-    (Plain floats: with three leads, numpy would cost more than the arithmetic.)
+    level alone), so a clean channel's scaled noise floor stays low and its weight high, and
+    a complex keeps scoring about 1 through noise. While a beat is overdue they decay, the
+    stand-ins too (an artefact at the start must not set them for good).
+    (Plain floats: with six channels, numpy would cost more than the arithmetic.)
     """
 
     def __init__(self, n_leads: int) -> None:
@@ -118,41 +205,46 @@ class LeadScales:
         """No QRS for a while: lower the known levels, so complexes that became smaller (a
         moved electrode, a lower-voltage rhythm) are heard again instead of locking out."""
         self.levels = [None if v is None else v * SCALE_DECAY for v in self.levels]
+        self._provisional = [v * SCALE_DECAY for v in self._provisional]
 
 
-def envelope_stats(envelope: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """For the windows of `length` samples that envelope (n_leads, k * length) covers: each
-    lead's maximum (n_leads, k) and noise floor per quarter (n_leads, k, WEIGHT_BLOCKS), a low
-    percentile (complexes are brief, so it lies below them)."""
+def envelope_stats(envelope: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the windows of `length` samples that envelope (channels, k * length) covers: each
+    channel's maximum (channels, k), and per quarter (channels, k, WEIGHT_BLOCKS) its noise
+    floor, a low percentile (complexes are brief, so it lies below them), and its maximum."""
     n, k = envelope.shape[0], envelope.shape[1] // length
     windows = envelope.reshape(n, k, length)
     q = length // WEIGHT_BLOCKS
     blocks = windows[:, :, : q * WEIGHT_BLOCKS].reshape(n, k, WEIGHT_BLOCKS, q)
     p = (q - 1) * WEIGHT_PERCENTILE // 100
-    return windows.max(axis=2), np.partition(blocks, p, axis=3)[..., p]
+    floors = np.partition(blocks, p, axis=3)[..., p]
+    return windows.max(axis=2), floors, blocks.max(axis=3)
 
 
 @dataclass(frozen=True, slots=True)
 class DetectionWindow:
     """What detection uses in one analysis window [start, start + length), fixed when the
-    window closed: the usable leads (`rows`: their indices) and, per usable lead and quarter
-    window, the coefficient that turns its envelope into its share of the feature (its
-    weight over the weights' sum, divided by its level)."""
+    window closed: the usable channels (`usable`, a mask over QRS-band then high-band
+    channels; `rows`: their indices), the usable leads (`leads`: their indices) and, per
+    usable channel and quarter window, the coefficient that turns its envelope into its share
+    of the feature (its weight, the weights summing to 1, divided by its level)."""
 
     start: int
     length: int
     usable: np.ndarray
     rows: np.ndarray
+    leads: np.ndarray
     coefficients: np.ndarray  # (len(rows), WEIGHT_BLOCKS)
 
     @classmethod
     def empty(cls, start: int, length: int, n_leads: int) -> DetectionWindow:
-        none = np.zeros(n_leads, dtype=bool)
-        return cls(start, length, none, np.flatnonzero(none), np.zeros((0, WEIGHT_BLOCKS)))
+        none = np.zeros(2 * n_leads, dtype=bool)
+        rows = np.flatnonzero(none)
+        return cls(start, length, none, rows, rows, np.zeros((0, WEIGHT_BLOCKS)))
 
     def feature(self, envelope: np.ndarray, first: int) -> np.ndarray:
-        """The weighted mean over the usable leads of envelope / level, for envelope
-        (n_leads, n) from index `first`; samples outside the window take the coefficients of
+        """The weighted mean over the usable channels of envelope / level, for envelope
+        (channels, n) from index `first`; samples outside the window take the coefficients of
         its nearest quarter."""
         n = envelope.shape[1]
         edges = [0]
@@ -178,15 +270,20 @@ class QrsDetector:
         self.peak_half = round(PEAK_HALF_S * fs)
         self.boundary = round(BOUNDARY_S * fs)
         self.narrow = NARROW_WIDTH_S * fs
-        self.scales = LeadScales(len(self.leads))
+        self.smooth = max(1, round(WIDTH_SMOOTH_S * fs))
+        self.scales = LeadScales(2 * len(self.leads))
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self, origin: int = 0) -> None:
+        """Forget everything; the data (re)starts at sample `origin`."""
         self.scales.clear()
         self.spk = INITIAL_SPK
         self.npk = INITIAL_NPK
+        self.origin = origin
         self.last: int | None = None  # envelope index of the last QRS
         self.rr: deque[int] = deque(maxlen=RR_AVERAGE_BEATS)
+        self.widths: deque[float] = deque(maxlen=WIDTH_BEATS)  # recent QRS widths, samples
+        self._last_floors: np.ndarray | None = None  # QRS-band floors, previous quarter
 
     @property
     def reach(self) -> int:
@@ -194,20 +291,62 @@ class QrsDetector:
         return self.delay + self.search + self.half
 
     def new_window(
-        self, start: int, length: int, usable: np.ndarray, maxima: np.ndarray, floors: np.ndarray
+        self,
+        start: int,
+        length: int,
+        usable: np.ndarray,
+        *,
+        maxima: np.ndarray,
+        floors: np.ndarray,
+        peaks: np.ndarray,
     ) -> DetectionWindow:
         """Fix the feature's coefficients for the window [start, start + length) that just
-        closed, from its envelope statistics (see `envelope_stats`: maxima (n_leads,), noise
-        floors (n_leads, WEIGHT_BLOCKS)) and the levels learned before it. The weights are
-        inverse variances of each lead's scaled noise floor."""
-        if self.last is not None and start - self.last > SEARCH_BACK_RR * self._rr():
+        closed, from its usable leads (mask (n_leads,)), its envelope statistics (see
+        `envelope_stats`: maxima (channels,), noise floors and maxima per quarter (channels,
+        WEIGHT_BLOCKS)) and the levels and widths learned before it (module docstring:
+        Feature)."""
+        if start - self._since() > SEARCH_BACK_RR * self._rr():
             self.scales.decay()
-        levels = self.scales.window(maxima.tolist(), usable.tolist())
-        rows = np.flatnonzero(usable)
-        scaled = floors[rows] / levels[rows, None]
-        weights = 1.0 / np.maximum(scaled, WEIGHT_FLOOR) ** 2
-        coefficients = weights / weights.sum(axis=0) / levels[rows, None]
-        return DetectionWindow(start, length, usable, rows, coefficients)
+        n = len(self.leads)
+        channels = np.concatenate([usable, usable])
+        levels = self.scales.window(maxima.tolist(), channels.tolist())
+        qrs_floors = floors[:n]
+        before = self._last_floors if self._last_floors is not None else np.zeros((n, 1))
+        self._last_floors = qrs_floors[:, -1:].copy()
+        leads = np.flatnonzero(usable)
+        if not len(leads):
+            return DetectionWindow.empty(start, length, n)
+        rows = np.concatenate([leads, leads + n])
+        # how far each lead shows narrow complexes: the recent widths, and the high band's
+        # largest envelope beside its level, in each quarter and the next (for the bands) or
+        # in the whole window (for the leads); the quarter after the window's last is unknown
+        high = peaks[leads + n]
+        ahead = np.maximum(high, np.concatenate([high[:, 1:], np.zeros((len(leads), 1))], axis=1))
+        narrowness = self._narrowness()
+        narrow = narrowness * _shown(ahead / levels[leads + n, None])
+        narrow_window = narrowness * _shown(maxima[leads + n] / levels[leads + n])
+        # the QRS band's noise around each quarter: the larger of the quarters before and after
+        # (the one after the window's last quarter is not known yet: it counts as quiet)
+        around = np.maximum(
+            np.concatenate([before, qrs_floors[:, :-1]], axis=1),
+            np.concatenate([qrs_floors[:, 1:], np.zeros((n, 1))], axis=1),
+        )
+        noise = np.concatenate([around[leads], floors[leads + n]])
+        bands = _band_shares(noise / levels[rows, None], narrow)
+        # a lead counts by the complexes it shows now: a level that noise inflated (a burst
+        # during the beats it learned from) must not make the lead dominate once it is quiet
+        signal = np.minimum(levels[leads], maxima[leads])
+        f = float(_median_rows(narrow_window[:, None])[0])
+        if f >= 1.0:
+            weights = _level_weights(qrs_floors[leads], signal)
+        elif f <= 0.0:
+            weights = _snr_weights(qrs_floors[leads], levels[leads])
+        else:
+            weights = f * _level_weights(qrs_floors[leads], signal) + (1 - f) * _snr_weights(
+                qrs_floors[leads], levels[leads]
+            )
+        coefficients = bands * np.concatenate([weights, weights]) / levels[rows, None]
+        return DetectionWindow(start, length, channels, rows, leads, coefficients)
 
     def decide(
         self,
@@ -224,13 +363,13 @@ class QrsDetector:
     ) -> list[RPeak]:
         """QRS complexes among the feature maxima with envelope index in [start, stop).
 
-        `envelope` (n_leads, n) covers [first, ...) and should span
+        `envelope` (channels, n) covers [first, ...) and should span
         [start - refractory - 1, stop + refractory + 1); a shorter one (a flush before a gap)
         is judged on what there is. `monitor` (n_leads, m) covers [monitor_first, ...) as far
         as `envelope`; `monitor_delay` is its lag in samples. A peak is reported at
         max(`reported_min`, its envelope index + refractory + 1)."""
         lo, hi = start - first, stop - first
-        if hi <= lo or not len(window.rows):
+        if hi <= lo or not len(window.leads):
             return []
         feature = window.feature(envelope, first)
         maxima = _local_maxima(feature)
@@ -244,7 +383,7 @@ class QrsDetector:
         if not len(maxima):
             return []
         js = maxima + first
-        index, amplitude, seen, valid = self._measure(
+        index, amplitude, seen, valid, shapes = self._measure(
             js, monitor, monitor_first, monitor_delay, window
         )
         peaks: list[RPeak] = []
@@ -256,13 +395,18 @@ class QrsDetector:
                 continue  # under the amplitude floor: neither a QRS nor noise to learn from
             c = j - first
             around = envelope[:, max(c - self.peak_half, 0) : c + self.peak_half + 1]
-            self._accept(j, f, around.max(axis=1), window.usable, overdue=overdue)
+            width = _equivalent_width(shapes[n], self.smooth)
+            learn = window.usable.copy()
+            if width > WIDE_S * self.fs:  # the high band's levels are those of narrow QRS
+                learn[len(self.leads) :] = False
+            self._accept(j, f, around.max(axis=1), learn, overdue=overdue)
+            self.widths.append(width)
             peaks.append(
                 RPeak(
                     index=index[n],
                     t_s=index[n] / self.fs,
                     amplitude_mv=amplitude[n],
-                    leads=tuple(self.leads[i] for i in window.rows[seen[n]].tolist()),
+                    leads=tuple(self.leads[i] for i in window.leads[seen[n]].tolist()),
                     reported_at=max(reported_min, j + self.refractory + 1),
                 )
             )
@@ -272,16 +416,19 @@ class QrsDetector:
     def _judge(self, j: int, prominence: float) -> bool | None:
         """None when the candidate at envelope index j is not a QRS; else whether it was found
         by search-back."""
-        if prominence < MIN_PROMINENCE or (
-            self.last is not None and j - self.last < self.refractory
+        if (
+            prominence < MIN_PROMINENCE
+            or j - self.origin < self.reach  # its R would lie before the data (re)started
+            or (self.last is not None and j - self.last < self.refractory)
         ):
             return None
         threshold = self.npk + THRESHOLD_FRACTION * (self.spk - self.npk)
-        overdue = self.last is not None and j - self.last > SEARCH_BACK_RR * self._rr()
+        overdue = j - self._since() > SEARCH_BACK_RR * self._rr()
         if overdue:
             threshold *= SEARCH_BACK_FACTOR
         if prominence < threshold:
-            self.npk += LEVEL_GAIN * (prominence - self.npk)
+            if self.last is not None:  # before any QRS, no candidate is known to be noise
+                self.npk += LEVEL_GAIN * (prominence - self.npk)
             return None
         return overdue
 
@@ -290,17 +437,30 @@ class QrsDetector:
         j: int,
         prominence: float,
         lead_peaks: np.ndarray,
-        usable: np.ndarray,
+        learn: np.ndarray,
         *,
         overdue: bool,
     ) -> None:
+        """A QRS at envelope index j: update the levels, of the channels in `learn` from
+        their envelope maxima around it, `lead_peaks`, and the RR intervals."""
         spk_gain = 2 * LEVEL_GAIN if overdue else LEVEL_GAIN
         self.spk += spk_gain * (min(prominence, SPK_CAP) - self.spk)
         gain = SEARCH_BACK_SCALE_GAIN if overdue else SCALE_GAIN
-        self.scales.beat(lead_peaks.tolist(), usable.tolist(), gain)
+        self.scales.beat(lead_peaks.tolist(), learn.tolist(), gain)
         if self.last is not None:
             self.rr.append(j - self.last)
         self.last = j
+
+    def _since(self) -> int:
+        """Where the wait for the next QRS started: the last QRS, else the data's start."""
+        return self.origin if self.last is None else self.last
+
+    def _narrowness(self) -> float:
+        """How much the high band counts: 1 for narrow recent complexes, 0 for wide ones."""
+        if len(self.widths) < WIDTH_MIN_BEATS:
+            return 0.0
+        width = statistics.median(self.widths) / self.fs
+        return min(1.0, max(0.0, (WIDE_S - width) / (WIDE_S - NARROW_S))) ** 2
 
     def _rr(self) -> float:
         return sum(self.rr) / len(self.rr) if self.rr else self.fs
@@ -312,15 +472,16 @@ class QrsDetector:
         monitor_first: int,
         monitor_delay: int,
         window: DetectionWindow,
-    ) -> tuple[list[int], list[float], np.ndarray, list[bool]]:
+    ) -> tuple[list[int], list[float], np.ndarray, list[bool], np.ndarray]:
         """For candidates at envelope indices `js`, all at once: the R index, the QRS
         amplitude on the lead that shows it best, which usable leads show one (over
-        `QRS_FLOOR_MV`; mask (len(js), len(rows))) and whether it clears the floor."""
+        `QRS_FLOOR_MV`; mask (len(js), len(leads))), whether it clears the floor, and the
+        monitor signal of its best lead over R +- QRS_HALF_S (len(js), 2 half + 1)."""
         s, h = self.search, self.half
         # the monitor around each expected R: (candidates, usable leads, 2 (s + h) + 1)
         first = js - self.delay + monitor_delay - monitor_first - s - h
         idx = np.clip(first[:, None] + np.arange(2 * (s + h) + 1), 0, monitor.shape[1] - 1)
-        wide = monitor[window.rows][:, idx].transpose(1, 0, 2)
+        wide = monitor[window.leads][:, idx].transpose(1, 0, 2)
         best = np.argmax(wide.max(axis=2) - wide.min(axis=2), axis=1)
         x = wide[np.arange(len(js)), best]
         r = h + _dominant_turns(x[:, h : h + 2 * s + 1])
@@ -334,7 +495,50 @@ class QrsDetector:
                 ok = _half_width(qrs[n, best[n]], h) <= self.narrow
             valid.append(ok)
         index = (first + r + monitor_first - monitor_delay).tolist()
-        return index, amplitude, amps >= QRS_FLOOR_MV, valid
+        shapes = qrs[np.arange(len(js)), best]
+        return index, amplitude, amps >= QRS_FLOOR_MV, valid, shapes
+
+
+def _median_rows(x: np.ndarray) -> np.ndarray:
+    """The median over the rows of x (few rows: np.median's overhead would dominate)."""
+    k = len(x)
+    y = np.sort(x, axis=0)
+    return y[k // 2] if k % 2 else 0.5 * (y[k // 2 - 1] + y[k // 2])
+
+
+def _shown(presence: np.ndarray) -> np.ndarray:
+    """0 where the high band's largest envelope is under PRESENCE of its level, 1 from
+    PRESENCE + PRESENCE_RAMP."""
+    return np.minimum(np.maximum((presence - PRESENCE) / PRESENCE_RAMP, 0.0), 1.0)
+
+
+def _band_shares(scaled: np.ndarray, narrow: np.ndarray) -> np.ndarray:
+    """Each usable lead's share of its QRS band (first half of the rows of `scaled`, their
+    scaled noise per quarter) and its high band (second half), given how much each lead's
+    window shows narrow complexes, per quarter (module docstring: Feature)."""
+    k = len(scaled) // 2
+    weights = 1.0 / np.maximum(scaled, WEIGHT_FLOOR) ** 4
+    weights[k:] *= HIGH_BAND_GAIN * narrow
+    total = weights[:k] + weights[k:]
+    return weights / np.concatenate([total, total])
+
+
+def _level_weights(floors: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Lead weights (summing to 1 per quarter) from QRS-band noise floors (leads,
+    WEIGHT_BLOCKS) and levels (leads,), in mV: level^2 / noise^2, each lead's noise taken as
+    at least the median of them all (noise common to every lead leaves the weights at
+    level^2; a lead noisier than the rest fades out)."""
+    common = np.maximum(_median_rows(floors), NOISE_FLOOR_MV)
+    weights = (levels[:, None] / np.maximum(floors, common)) ** 2
+    return weights / weights.sum(axis=0)
+
+
+def _snr_weights(floors: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Lead weights (summing to 1 per quarter) by inverse variance of each lead's scaled
+    noise floor, capped at WEIGHT_FLOOR: every clean lead counts alike, whatever the height
+    of the complexes it learned."""
+    weights = 1.0 / np.maximum(floors / levels[:, None], WEIGHT_FLOOR) ** 2
+    return weights / weights.sum(axis=0)
 
 
 def _local_maxima(x: np.ndarray) -> np.ndarray:
@@ -372,3 +576,13 @@ def _half_width(seg: np.ndarray, k: int) -> int:
     lo = left[-1] + 1 if len(left) else 0
     hi = k + right[0] if len(right) else len(seg)
     return int(hi - lo)
+
+
+def _equivalent_width(seg: np.ndarray, smooth: int) -> float:
+    """Area over height, in samples, of the deflection in `seg` about the baseline through
+    its ends, after a boxcar of `smooth` samples. A Gaussian wave of sigma s gives about
+    2.5 s; noise adds little to the area (it averages out), unlike to a half-height width."""
+    x = np.convolve(seg, np.ones(smooth) / smooth, mode="valid")
+    dev = x - 0.5 * (x[0] + x[-1])
+    peak = dev[np.argmax(np.abs(dev))]
+    return float(dev.sum() / peak) if peak else 0.0
