@@ -38,18 +38,30 @@ def test_reads_come_out_in_order_with_their_bed_and_enqueue_time():
     assert q.get_nowait() is None
 
 
-def test_a_full_queue_blocks_the_reader_until_the_loop_takes_and_counts_the_bed():
-    q = RecordQueue(2, threading.Event())
-    q.put(0, records(1))
-    q.put(0, records(1))
+def full_queue(maxsize: int) -> RecordQueue:
+    """A queue holding `maxsize` reads of bed 0: the next put blocks."""
+    q = RecordQueue(maxsize, threading.Event())
+    for _ in range(maxsize):
+        q.put(0, records(1))
+    return q
+
+
+def start_reader(q: RecordQueue, bed: int, count: int) -> tuple[threading.Thread, threading.Event]:
+    """A reader thread putting one read of `count` records; the event is set once it is in."""
     done = threading.Event()
 
     def reader() -> None:
-        q.put(1, records(3))
+        q.put(bed, records(count))
         done.set()
 
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
+    return thread, done
+
+
+def test_a_full_queue_blocks_the_reader_until_the_loop_takes_and_counts_the_bed():
+    q = full_queue(2)
+    thread, done = start_reader(q, bed=1, count=3)
     assert wait_until(q.take_blocked, "the reader to find the queue full") == {1: 1}
     assert not done.is_set()
     assert q.qsize() == 2
@@ -101,17 +113,8 @@ def test_many_readers_never_hold_more_than_maxsize_and_lose_nothing():
 
 
 def test_blocked_readers_resume_together_once_a_quarter_of_the_queue_is_free():
-    q = RecordQueue(8, threading.Event())
-    for _ in range(8):
-        q.put(0, records(1))
-    done = threading.Event()
-
-    def reader() -> None:
-        q.put(1, records(1))
-        done.set()
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
+    q = full_queue(8)
+    thread, done = start_reader(q, bed=1, count=1)
     wait_until(q.take_blocked, "the reader to block")
     q.get(1.0)
     assert not done.wait(0.3)  # one free place: the reader waits for a batch's worth
