@@ -60,6 +60,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+from plotting import pyplot_or_none
 
 from vigil.models.synthetic import Event, PatientSimulator, PhysioState, Scenario, SignalBlock
 from vigil.records import Record
@@ -795,13 +796,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _plot(report: dict, path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        progress("matplotlib not installed: no plot")
+    plt = pyplot_or_none()
+    if plt is None:
         return
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
     colors = {

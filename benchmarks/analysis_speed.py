@@ -40,6 +40,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+from plotting import pyplot_or_none
 
 from vigil.models.synthetic import PatientSimulator
 from vigil.records import Record, WaveformChunk
@@ -381,13 +382,8 @@ def markdown(report: dict) -> str:
 
 
 def _plot(rows: dict, live_row: dict, chunk_cpu_ns: np.ndarray, path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        progress("matplotlib not installed: no plot")
+    plt = pyplot_or_none()
+    if plt is None:
         return
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [3, 2]})
     names = list(rows)

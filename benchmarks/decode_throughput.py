@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from cobs import cobs
+from plotting import pyplot_or_none
 
 from vigil.firmware_bridge.codec import Decoder
 from vigil.firmware_bridge.protocol import line_bytes_per_s
@@ -160,13 +161,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _plot(rows: dict, line: float, path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed: no plot", file=sys.stderr)
+    plt = pyplot_or_none()
+    if plt is None:
         return
     names = list(rows)
     values = [rows[n]["bytes_per_s"] / line for n in names]

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from plotting import pyplot_or_none
 
 from vigil.artifacts import load_artifact
 from vigil.runtime.artifact_loader import VariantNotFound, choose_variant
@@ -163,13 +164,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _plot(rows: list[dict], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed: no plot", file=sys.stderr)
+    plt = pyplot_or_none()
+    if plt is None:
         return
     models = sorted({r["model"] for r in rows})
     paths = list(dict.fromkeys(r["path"] for r in rows))

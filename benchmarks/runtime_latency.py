@@ -83,6 +83,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from plotting import pyplot_or_none
 
 from vigil.firmware_bridge.codec import Decoder
 from vigil.firmware_bridge.link import LinkState, LinkStats, SerialLink, link_stats
@@ -1155,13 +1156,8 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def _plot(report: dict[str, Any], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        progress("matplotlib not installed: no plot")
+    plt = pyplot_or_none()
+    if plt is None:
         return
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [3, 2]})
     for link, marker, color in (("in-process", "o", "#1f4e9c"), ("pty", "s", "#d97706")):

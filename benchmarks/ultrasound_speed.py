@@ -67,6 +67,7 @@ from vigil.runtime.imaging.sources.phantom import PhantomSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # house style: reuse a sibling bench
 import runtime_latency as rl
+from plotting import pyplot_or_none
 
 SIZE = 256
 SCANNER_FPS = 30.0
@@ -313,13 +314,8 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def _plot(report: dict[str, Any], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        progress("matplotlib not installed: no plot")
+    plt = pyplot_or_none()
+    if plt is None:
         return
     rows = report["rows"]
     labels = [f"{r['path']}\n{r['precision']}" for r in rows]
