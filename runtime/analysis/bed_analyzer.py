@@ -84,6 +84,7 @@ class BedAnalyzer:
         self._clock = clock
         self._ecg_chunks: list[WaveformChunk] = []  # held while the leads are learned
         self._ecg_fs: Fraction | None = None
+        self._ecg_rate = Fraction(0)  # the same as an exact Fraction, for `_seconds`
         self._aligner: LeadAligner | None = None
         self._front: EcgFrontEnd | None = None
         self._classifier: BeatClassifier | None = None
@@ -199,7 +200,8 @@ class BedAnalyzer:
                 self._start_ecg(step)
             return
         lead = ECG_LEADS[chunk.kind]
-        if chunk.rate != self._ecg_fs or self._aligner is None or lead not in self._aligner.leads:
+        same_rate = chunk.rate is self._ecg_fs or chunk.rate == self._ecg_fs  # `is`: no Fraction ==
+        if not same_rate or self._aligner is None or lead not in self._aligner.leads:
             self._counts["ecg_leads_ignored"] += 1
             return
         self._aligner.add(lead, chunk.first_index, chunk.samples)
@@ -214,6 +216,7 @@ class BedAnalyzer:
             if c.rate == fs and lead not in leads:
                 leads.append(lead)
         self._ecg_fs = fs
+        self._ecg_rate = Fraction(fs)
         first = min(c.first_index for c in chunks)
         self._aligner = LeadAligner(leads, first, max_lag=int(MAX_LEAD_LAG_S * fs))
         self._front = EcgFrontEnd(fs, leads)
@@ -263,14 +266,14 @@ class BedAnalyzer:
                     candidates += detector.feed(
                         first, row, out.peaks, peaks_through=out.analysed_through
                     )
-            through_s = float(out.analysed_through / self._ecg_fs)
-            newest_s = float((first + samples.shape[1]) / self._ecg_fs)
+            through_s = _seconds(out.analysed_through, self._ecg_rate)
+            newest_s = _seconds(first + samples.shape[1], self._ecg_rate)
             step.beats.extend(beats)
             step.ecg_windows.extend(out.windows)
             step.heart_rate.extend(self._hr.update(beats))
             self._emit(step, self._fusion.step(candidates, through_s), newest_s)
             if self.derive_numerics:  # the heart rate is final up to beats_through
-                self._derive_numerics(float(beats_through / self._ecg_fs), step)
+                self._derive_numerics(_seconds(beats_through, self._ecg_rate), step)
 
     # -- pleth and respiration --------------------------------------------------------------
     def _pleth_chunk(self, chunk: WaveformChunk, step: AnalysisStep) -> None:
@@ -281,7 +284,9 @@ class BedAnalyzer:
             return
         out, _ = fed
         self._fusion.add_pulses(
-            [p.t_s for p in out.pulses], out.analysed_through / float(chunk.rate), self._probe_on
+            [p.t_s for p in out.pulses],
+            out.analysed_through / self._pleth.hz(chunk.rate),
+            self._probe_on,
         )
 
     def _resp_chunk(self, chunk: WaveformChunk, step: AnalysisStep) -> None:
@@ -293,9 +298,10 @@ class BedAnalyzer:
         if fed is None:
             return
         out, samples = fed
-        through_s = out.analysed_through / float(chunk.rate)
-        valid = not self._leads_off and (bool(np.isfinite(samples).any()) if len(samples) else True)
-        newest_s = chunk.end_index / float(chunk.rate)
+        hz = self._resp.hz(chunk.rate)
+        through_s = out.analysed_through / hz
+        valid = not self._leads_off and (_any_finite(samples) if len(samples) else True)
+        newest_s = chunk.end_index / hz
         self._emit(step, self._apnea.update(out.breaths, through_s, valid), newest_s)
 
     # -- numerics and status ----------------------------------------------------------------
@@ -364,10 +370,16 @@ class _WaveStream:
     def __init__(self, detector: PulseDetector | BreathDetector, first: WaveformChunk) -> None:
         self.detector = detector
         self.fs = first.rate
+        self._hz = float(first.rate)
         self.next = first.first_index
         self.overlapped = self.filled = self.restarts = 0
         if self.next:
             detector.gap(self.next)
+
+    def hz(self, rate: Fraction) -> float:
+        """float(rate), without the Fraction arithmetic when it is the stream's own rate object
+        (a source sends every chunk of a channel with the same one)."""
+        return self._hz if rate is self.fs else float(rate)
 
     def feed(self, chunk: WaveformChunk) -> tuple[PlethOutput | RespOutput, np.ndarray] | None:
         """The detector's output for this chunk and the samples it was fed, or None when the
@@ -392,6 +404,19 @@ class _WaveStream:
         out = self.detector.feed(self.next, samples)
         self.next += len(samples)
         return out, samples
+
+
+def _seconds(index: int, rate: Fraction) -> float:
+    """float(index / rate) without building a Fraction: Python's int division is correctly
+    rounded, as Fraction's float() is, so this is the same float, a few times cheaper."""
+    return index * rate.denominator / rate.numerator
+
+
+def _any_finite(samples: np.ndarray) -> bool:
+    """Whether any sample is finite (a Python loop for the few samples of a live chunk)."""
+    if len(samples) <= 32:
+        return any(map(math.isfinite, samples.tolist()))
+    return bool(np.isfinite(samples).any())
 
 
 def _device_time_s(record: Record) -> float | None:

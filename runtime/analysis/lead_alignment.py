@@ -54,15 +54,16 @@ class LeadAligner:
     def take(self) -> tuple[int, np.ndarray] | None:
         """The next aligned block (first index, (n_leads, n) float32), or None if no lead
         has anything every other lead has too (after filling laggards)."""
-        front = max(self._end)
+        front, stop = max(self._end), min(self._end)
         max_lag = max(self._max_lag, 2 * self._longest_chunk)
-        for k, end in enumerate(self._end):
-            if front - end > max_lag:
-                fill = front - max_lag - end
-                self._pending[k].append(np.full(fill, np.nan, dtype=np.float32))
-                self._end[k] += fill
-                self.filled_samples += fill
-        stop = min(self._end)
+        if front - stop > max_lag:  # some lead lags: fill it (the others are untouched)
+            for k, end in enumerate(self._end):
+                if front - end > max_lag:
+                    fill = front - max_lag - end
+                    self._pending[k].append(np.full(fill, np.nan, dtype=np.float32))
+                    self._end[k] += fill
+                    self.filled_samples += fill
+            stop = min(self._end)
         n = stop - self._released
         if n <= 0:
             return None

@@ -103,8 +103,10 @@ class SwingTracker:
         self._tail = np.empty(0)
         self._next_raw = next_index
         self.start = next_index + self.delay  # first smoothed index since the reset
-        self._y = np.empty(0)
+        self._y = np.empty(0)  # smoothed samples from index `_y0`: a view into `_store`
         self._y0 = self.start
+        self._store = np.empty(0)  # room to append without copying what is kept each time
+        self._store_at = 0  # where `_y` starts in `_store`
         self.mode = "trough"
         self._anchor = self.start
         self._block_k = self.start // self.block  # the block being accumulated
@@ -112,6 +114,13 @@ class SwingTracker:
         self._block_lo = np.inf
         self._ranges: deque[tuple[float, float]] = deque(maxlen=self.range_blocks)
         self._top, self._bottom = -np.inf, np.inf  # range of the blocks in `_ranges`
+        self._forget_candidate()
+
+    def _forget_candidate(self) -> None:
+        """Drop `earliest_candidate`'s memo (the mode, anchor or start changed)."""
+        self._cand_end: int | None = None  # the end the memo was taken at
+        self._cand_index: int | None = None  # the window's first extremum; None: empty window
+        self._cand_value = math.nan
 
     @property
     def end(self) -> int:
@@ -123,13 +132,31 @@ class SwingTracker:
         return self._next_raw
 
     def earliest_candidate(self) -> int:
-        """The earliest smoothed index at which a future extremum (of either kind) can lie."""
-        e = self.end
+        """The earliest smoothed index at which a future extremum (of either kind) can lie:
+        the first lowest (trough mode) or highest (peak mode) sample of the trailing window.
+
+        Memoised for small chunks: the window only moves forward while the mode and anchor
+        stay, so the previous call's first extremum, while still inside, is the first
+        extremum of the window's older part, and only the samples since need a look (ties go
+        to the earlier sample, as `argmin` does)."""
+        e = self._y0 + len(self._y)
         lo = max(e - self.window, self._anchor, self.start)
+        trough = self.mode == "trough"
+        i: int | None
         if lo >= e:
-            return e
-        seg = self._y[lo - self._y0 : e - self._y0]
-        return lo + int(np.argmin(seg) if self.mode == "trough" else np.argmax(seg))
+            i, v = None, math.nan
+        elif self._cand_end is not None and self._cand_index is not None and self._cand_index >= lo:
+            # the memo (of this mode and anchor) is still inside the window
+            i, v = self._cand_index, self._cand_value
+            if self._cand_end < e:
+                j, m = _first_extremum(self._y[self._cand_end - self._y0 :], trough)
+                if (m < v) if trough else (m > v):
+                    i, v = self._cand_end + j, m
+        else:
+            j, v = _first_extremum(self._y[lo - self._y0 : e - self._y0], trough)
+            i = lo + j
+        self._cand_end, self._cand_index, self._cand_value = e, i, v
+        return e if i is None else i
 
     def max_between(self, lo: int, hi: int) -> float:
         """Highest smoothed value over [lo, hi) still buffered (NaN if none)."""
@@ -149,8 +176,22 @@ class SwingTracker:
         if len(raw) < k:
             return []
         s = self._y0 + len(self._y)
-        self._y = np.concatenate((self._y, np.convolve(raw, self.kernel, mode="valid")))
-        return self._scan(s)
+        new = np.convolve(raw, self.kernel, mode="valid")
+        self._append(new)
+        return self._scan(s, new)
+
+    def _append(self, new: np.ndarray) -> None:
+        """`_y` += `new`, in place in `_store` (moved to its front, or a larger store, when
+        full), so a short chunk costs its own samples, not a copy of the whole history."""
+        used, m, at = len(self._y), len(new), self._store_at
+        if at + used + m > len(self._store):
+            full = 2 * (used + m) > len(self._store)
+            store = np.empty(4 * (used + m)) if full else self._store
+            store[:used] = self._y  # numpy copies through a buffer where the two overlap
+            self._store, at = store, 0
+        self._store[at + used : at + used + m] = new
+        self._y = self._store[at : at + used + m]
+        self._store_at = at
 
     def trim(self) -> None:
         """Drop smoothed samples no window needs any more (after the caller used the events:
@@ -159,17 +200,29 @@ class SwingTracker:
             cut = len(self._y) - self._keep
             self._y = self._y[cut:]
             self._y0 += cut
+            self._store_at += cut
 
     def _advance_blocks(
-        self, s: int, e: int, new_hi: float, new_lo: float
+        self, s: int, new: np.ndarray, new_hi: float, new_lo: float
     ) -> list[tuple[int, int, float, float, float, float]]:
-        """Update the block ranges with smoothed samples [s, e) (highest `new_hi`, lowest
-        `new_lo`); per piece of one block: (lo, hi, top and bottom of the previous blocks, the
-        block's high and low before the piece)."""
-        b = self.block
+        """Update the block ranges with smoothed samples `new`, [s, e) (highest `new_hi`,
+        lowest `new_lo`); per piece of one block: (lo, hi, top and bottom of the previous
+        blocks, the block's high and low before the piece)."""
+        b, e = self.block, s + len(new)
         k0, k1 = s // b, (e - 1) // b
+        if k0 == k1 == self._block_k:  # the common case of short chunks: one block, no turn
+            piece = (s, e, self._top, self._bottom, self._block_hi, self._block_lo)
+            self._block_hi = max(self._block_hi, new_hi)
+            self._block_lo = min(self._block_lo, new_lo)
+            return [piece]
+        if k0 == k1:
+            his, los = [new_hi], [new_lo]
+        else:  # every piece's high and low in two calls
+            starts = [0, *range((k0 + 1) * b - s, e - s, b)]
+            his = np.maximum.reduceat(new, starts).tolist()
+            los = np.minimum.reduceat(new, starts).tolist()
         pieces = []
-        for k in range(k0, k1 + 1):
+        for k, seg_hi, seg_lo in zip(range(k0, k1 + 1), his, los, strict=True):
             lo, hi = max(k * b, s), min((k + 1) * b, e)
             if k != self._block_k:  # entering block k: the one before is complete
                 self._ranges.append((self._block_hi, self._block_lo))
@@ -177,11 +230,6 @@ class SwingTracker:
                 self._top = max(r[0] for r in self._ranges)
                 self._bottom = min(r[1] for r in self._ranges)
             pieces.append((lo, hi, self._top, self._bottom, self._block_hi, self._block_lo))
-            if k0 == k1:
-                seg_hi, seg_lo = new_hi, new_lo
-            else:
-                seg = self._y[lo - self._y0 : hi - self._y0]
-                seg_hi, seg_lo = float(seg.max()), float(seg.min())
             self._block_hi = max(self._block_hi, seg_hi)
             self._block_lo = min(self._block_lo, seg_lo)
         return pieces
@@ -199,39 +247,63 @@ class SwingTracker:
     def _deltas(self, s: int, e: int, pieces: list[tuple[int, int, float, float, float, float]]):
         """delta for every smoothed index in [s, e): `relative` x the range of the previous
         blocks and of the current block up to that sample (causal), at least `floor`."""
-        out = np.empty(e - s)
-        for lo, hi, top, bottom, bhi, blo in pieces:
-            seg = self._y[lo - self._y0 : hi - self._y0]
+        if len(pieces) == 1:
+            _, _, top, bottom, bhi, blo = pieces[0]
+            seg = self._y[s - self._y0 : e - self._y0]
             highs = np.maximum.accumulate(seg)
             np.maximum(highs, max(top, bhi), out=highs)
             lows = np.minimum.accumulate(seg)
             np.minimum(lows, min(bottom, blo), out=lows)
             highs -= lows
             highs *= self.relative
-            out[lo - s : hi - s] = np.maximum(highs, self.floor)
-        return out
+            return np.maximum(highs, self.floor, out=highs)
+        # one row per block of the index grid, the samples before s padded with -inf
+        # (running highs) and +inf (running lows), which no running maximum (minimum) keeps
+        b, n, y = self.block, len(pieces), self._y[s - self._y0 : e - self._y0]
+        head = s - s // b * b
+        grid = np.full((2, n * b), [[-np.inf], [np.inf]])
+        grid[:, head : head + len(y)] = y
+        highs = np.maximum.accumulate(grid[0].reshape(n, b), axis=1)
+        lows = np.minimum.accumulate(grid[1].reshape(n, b), axis=1)
+        np.maximum(highs, [[max(p[2], p[4])] for p in pieces], out=highs)
+        np.minimum(lows, [[min(p[3], p[5])] for p in pieces], out=lows)
+        highs -= lows
+        highs *= self.relative
+        return np.maximum(highs, self.floor).reshape(-1)[head : head + len(y)]
 
-    def _scan(self, s: int) -> list[Extremum]:
-        e, w, y0 = self.end, self.window, self._y0
-        new = self._y[s - y0 :]
-        new_hi, new_lo = float(new.max()), float(new.min())
-        pieces = self._advance_blocks(s, e, new_hi, new_lo)
+    def _scan(self, s: int, new: np.ndarray) -> list[Extremum]:
+        """The extrema confirmed by the smoothed samples `new`, [s, end)."""
+        e, w, y0 = self._y0 + len(self._y), self.window, self._y0
+        if len(new) <= _SMALL:  # Python's min and max beat numpy's call overhead here
+            values = new.tolist()
+            new_hi, new_lo = max(values), min(values)
+        else:
+            new_hi, new_lo = float(new.max()), float(new.min())
+        pieces = self._advance_blocks(s, new, new_hi, new_lo)
         # fast path: no confirmation is possible if even the largest rise (fall) over the new
         # samples against the lowest (highest) point of every window stays within delta
-        old = self._y[max(s - w, self._anchor, self.start) - y0 : s - y0]
-        if self.mode == "trough":
-            bound = new_hi - (min(new_lo, float(old.min())) if len(old) else new_lo)
+        trough = self.mode == "trough"
+        old: float | None  # the lowest (trough mode) or highest point of the old window
+        if self._cand_end == s:  # `earliest_candidate` found it for this window
+            old = None if self._cand_index is None else self._cand_value
         else:
-            bound = (max(new_hi, float(old.max())) if len(old) else new_hi) - new_lo
+            seg = self._y[max(s - w, self._anchor, self.start) - y0 : s - y0]
+            old = (float(seg.min()) if trough else float(seg.max())) if len(seg) else None
+        if trough:
+            bound = new_hi - (min(new_lo, old) if old is not None else new_lo)
+        else:
+            bound = (max(new_hi, old) if old is not None else new_hi) - new_lo
         if bound <= self._least_delta(pieces):
             return []
+        self._forget_candidate()  # extrema may be confirmed: mode and anchor may change
         delta = self._deltas(s, e, pieces)
         lo = max(s - w, self.start)
         seg = self._y[lo - self._y0 : e - self._y0]
         hits: dict[str, np.ndarray] = {}
 
         def hits_for(mode: str) -> np.ndarray:
-            """Indices in [s, e) whose trailing window confirms an extremum of `mode`."""
+            """Indices in [s, e) whose trailing window confirms an extremum of `mode`
+            (computed once per mode, and only when `_next` looks past the anchor's windows)."""
             if mode not in hits:
                 y = seg[s - lo :]
                 if mode == "trough":
@@ -243,7 +315,7 @@ class SwingTracker:
         out: list[Extremum] = []
         c = s
         while c < e:
-            found = self._next(c, s, e, delta, hits_for(self.mode))
+            found = self._next(c, s, e, delta, hits_for)
             if found is None:
                 break
             out.append(found)
@@ -252,7 +324,9 @@ class SwingTracker:
             c = found.confirmed_at + 1
         return out
 
-    def _next(self, c: int, s: int, e: int, delta: np.ndarray, hits: np.ndarray) -> Extremum | None:
+    def _next(
+        self, c: int, s: int, e: int, delta: np.ndarray, hits_for: Callable[[str], np.ndarray]
+    ) -> Extremum | None:
         """The first extremum confirmed at or after c (before e) in the current mode."""
         a, w, y0 = self._anchor, self.window, self._y0
         trough = self.mode == "trough"
@@ -264,12 +338,15 @@ class SwingTracker:
                 excess = part - np.minimum.accumulate(part)
             else:
                 excess = np.maximum.accumulate(part) - part
-            excess = excess[c - a :]
-            over = np.flatnonzero(excess > delta[c - s : clip_end - s])
-            if len(over):
-                f = c + int(over[0])
+            over = excess[c - a :] > delta[c - s : clip_end - s]
+            j = int(over.argmax())  # the first True, if any
+            if over[j]:
+                f = c + j
         if f is None:
-            j = int(np.searchsorted(hits, max(c, clip_end)))
+            if max(c, clip_end) >= e:  # no full-length window left in [c, e)
+                return None
+            hits = hits_for(self.mode)
+            j = int(hits.searchsorted(max(c, clip_end)))
             if j == len(hits):
                 return None
             f = int(hits[j])
@@ -279,8 +356,21 @@ class SwingTracker:
             near = win <= win.min() + self.trough_tolerance * delta[f - s]
             i = lo + len(win) - 1 - int(np.argmax(near[::-1]))
         else:
-            i = lo + int(np.argmin(win) if trough else np.argmax(win))
+            i = lo + int(win.argmin() if trough else win.argmax())
         return Extremum("trough" if trough else "peak", i, float(self._y[i - y0]), f)
+
+
+_SMALL = 32  # up to this many samples, reductions run on a Python list
+
+
+def _first_extremum(seg: np.ndarray, lowest: bool) -> tuple[int, float]:
+    """(position, value) of the first minimum (`lowest`) or maximum of a non-empty `seg`."""
+    if len(seg) <= _SMALL:
+        values = seg.tolist()
+        v = min(values) if lowest else max(values)
+        return values.index(v), v
+    j = int(np.argmin(seg) if lowest else np.argmax(seg))
+    return j, float(seg[j])
 
 
 def _running(seg: np.ndarray, w: int, n: int, reduce: Callable[..., np.ndarray]) -> np.ndarray:
@@ -297,7 +387,9 @@ def finite_runs(samples: np.ndarray) -> Iterator[tuple[int, int, bool]]:
     """(start, stop, finite) runs of a 1-D array, in order."""
     if len(samples) == 0:
         return
-    if math.isfinite(float(samples.sum())):  # one pass; NaN or inf (or overflow) look closer
+    # one pass; NaN or inf (or overflow) look closer; Python's sum is cheaper for a few
+    total = sum(samples.tolist()) if len(samples) <= _SMALL else float(samples.sum())
+    if math.isfinite(total):
         yield 0, len(samples), True
         return
     finite = np.isfinite(samples)
@@ -391,7 +483,7 @@ class PulseDetector:
             return
         if math.isnan(self._foot):
             return
-        t_s = float(ext.index / self.fs)
+        t_s = ext.index * self.fs.denominator / self.fs.numerator  # float(index / fs), exact
         pulse = Pulse(ext.index, t_s, ext.value - self._foot, ext.confirmed_at + self._delay)
         out.pulses.append(pulse)
         self._recent.append(t_s)

@@ -141,7 +141,7 @@ class BreathDetector:
 
     def _report(self, onset: Extremum, peak: float, at: int, out: RespOutput) -> None:
         self._pending = None
-        t_s = float(onset.index / self.fs)
+        t_s = onset.index * self.fs.denominator / self.fs.numerator  # float(index / fs), exact
         swing = peak - onset.value if math.isfinite(peak) else math.nan
         out.breaths.append(Breath(onset.index, t_s, swing, at + self._tracker.delay))
         self._recent.append(t_s)
