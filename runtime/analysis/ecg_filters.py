@@ -5,6 +5,13 @@ with its state carried, which makes the output bit-identical however a record is
 chunks. A filter starts (and restarts after a gap) in the steady state of its first input
 sample, so a DC offset at the start is not mistaken for a QRS.
 
+Cost: scipy's kernel runs one signal at a time and each sample waits for the previous one's
+state, so a pass costs about the same for one to four sections. The mains notch therefore runs
+inside each filter that needs its output (one pass, `SosChain` stages), not as a pass of its
+own; each stage still starts in the steady state of its own input, so every output is the
+same float as with separate filters. The designs depend only on the sample rate and are made
+once per rate (a bed's ECG start would otherwise spend milliseconds in scipy's design code).
+
 `EcgFilterBank` turns raw leads into the four signals the front end works on:
 
 - `monitor`: 0.5-40 Hz after the mains notches, the clinician's "monitor mode" view; QRS
@@ -21,7 +28,9 @@ muscle noise nor inflate QRS amplitudes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.signal import butter, iirnotch, sosfilt, sosfilt_zi, tf2sos
@@ -40,12 +49,33 @@ HF_CUTOFF_HZ = 35.0
 LF_CUTOFF_HZ = 0.7
 
 
-class SosChain:
-    """A cascade of second-order sections applied to (channels, n) blocks, state carried."""
+@dataclass(frozen=True, slots=True, eq=False)
+class Stage:
+    """One filter: its second-order sections (k, 6) and their steady state for a unit input
+    (k, 2), both read-only, so the filters of many beds share one."""
 
-    def __init__(self, sos: np.ndarray, channels: int) -> None:
-        self.sos = np.ascontiguousarray(sos, dtype=np.float64)
-        self._zi_unit = sosfilt_zi(self.sos) if len(self.sos) else np.zeros((0, 2))
+    sos: np.ndarray
+    zi_unit: np.ndarray
+
+    @classmethod
+    def of(cls, sos: np.ndarray) -> Stage:
+        sos = np.array(sos, dtype=np.float64, order="C").reshape(-1, 6)
+        zi_unit = sosfilt_zi(sos) if len(sos) else np.zeros((0, 2))
+        sos.flags.writeable = zi_unit.flags.writeable = False
+        return cls(sos, zi_unit)
+
+
+class SosChain:
+    """A cascade of second-order sections applied to (channels, n) blocks, state carried.
+
+    `sos` is one filter's sections, or a sequence of filters (stages) run one after the other
+    in a single pass; each stage starts in the steady state of the first sample it receives,
+    exactly as a chain of its own would."""
+
+    def __init__(self, sos: np.ndarray | Stage | Sequence[np.ndarray | Stage], channels: int):
+        parts = [sos] if isinstance(sos, np.ndarray | Stage) else list(sos)
+        self._stages = [p if isinstance(p, Stage) else Stage.of(p) for p in parts]
+        self.sos = np.concatenate([st.sos for st in self._stages] + [np.zeros((0, 6))])
         self._zi = np.zeros((channels, len(self.sos), 2))
         self._started = False
 
@@ -53,13 +83,25 @@ class SosChain:
         """Forget the state; the next block starts in the steady state of its first sample."""
         self._started = False
 
+    def _start(self, x: np.ndarray) -> None:
+        """Each stage's state: its steady state for its first input, the previous stage's first
+        output (computed on copies, the same floats the previous stage is about to produce)."""
+        u = x[:, :1]
+        parts = []
+        for k, stage in enumerate(self._stages):
+            zi = stage.zi_unit[None, :, :] * u[:, :, None]
+            parts.append(zi)
+            if k + 1 < len(self._stages) and len(stage.sos):
+                u = _filtered(stage.sos.copy(), u, zi.copy())  # the kernel wants writable
+        self._zi = np.ascontiguousarray(np.concatenate(parts, axis=1))
+        self._started = True
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Filter x (channels, n) float64, C-contiguous; returns a new array."""
         if not len(self.sos) or x.shape[1] == 0:
             return x.copy()
         if not self._started:
-            self._zi = self._zi_unit[None, :, :] * x[:, :1, None]
-            self._started = True
+            self._start(x)
         y = np.array(x, dtype=np.float64, order="C")
         if _kernel is not None:
             _kernel(self.sos, y, self._zi)  # in place on y and on the state
@@ -67,6 +109,18 @@ class SosChain:
         y, zi = sosfilt(self.sos, y, axis=-1, zi=np.moveaxis(self._zi, 0, 1))  # pragma: no cover
         self._zi = np.ascontiguousarray(np.moveaxis(zi, 1, 0))  # pragma: no cover
         return y  # pragma: no cover
+
+
+def _filtered(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> np.ndarray:
+    """x (channels, n) through `sos` from state `zi` (channels, sections, 2), which it
+    updates; a new array."""
+    y = np.array(x, dtype=np.float64, order="C")
+    if _kernel is not None:
+        _kernel(sos, y, zi)
+        return y
+    y, zf = sosfilt(sos, y, axis=-1, zi=np.moveaxis(zi, 0, 1))  # pragma: no cover
+    zi[...] = np.moveaxis(zf, 1, 0)  # pragma: no cover
+    return y  # pragma: no cover
 
 
 def _butter(order: int, cutoff: float | tuple[float, float], kind: str, fs: float) -> np.ndarray:
@@ -98,36 +152,63 @@ class FilteredBlock:
     lf: np.ndarray
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class BankDesign:
+    """The bank's filters at one sample rate and the monitor signal's delay."""
+
+    notch: Stage
+    monitor: Stage
+    band: Stage
+    envelope: Stage
+    hf: Stage
+    lf: Stage
+    monitor_delay: int
+
+
+@lru_cache(maxsize=16)
+def bank_design(fs: float) -> BankDesign:
+    """The filters of `EcgFilterBank` at `fs` Hz, designed once per rate."""
+    lo, hi = MONITOR_BAND_HZ
+    hi = min(hi, 0.4 * fs)
+    mon = np.concatenate([_butter(1, lo, "high", fs), _butter(2, hi, "low", fs)])
+    return BankDesign(
+        notch=Stage.of(notch_sos(fs)),
+        monitor=Stage.of(mon),
+        band=Stage.of(_butter(2, QRS_BAND_HZ, "band", fs)),
+        envelope=Stage.of(_butter(2, ENVELOPE_HZ, "low", fs)),
+        hf=Stage.of(_butter(2, min(HF_CUTOFF_HZ, 0.4 * fs), "high", fs)),
+        lf=Stage.of(_butter(2, LF_CUTOFF_HZ, "low", fs)),
+        # where the monitor signal shows a sample late (its low-pass), at QRS frequencies
+        monitor_delay=round(group_delay_samples(mon, 10.0, fs)),
+    )
+
+
 class EcgFilterBank:
-    """All front-end filters for `n_leads` leads at `fs` Hz (fs >= 100)."""
+    """All front-end filters for `n_leads` leads at `fs` Hz (fs >= 100). The notch runs as
+    the first stage of each filter of its output (monitor, band, hf): see the module's "Cost"."""
 
     def __init__(self, fs: float, n_leads: int) -> None:
-        lo, hi = MONITOR_BAND_HZ
-        hi = min(hi, 0.4 * fs)
-        self.notch = SosChain(notch_sos(fs), n_leads)
-        mon = np.concatenate([_butter(1, lo, "high", fs), _butter(2, hi, "low", fs)])
-        self.monitor = SosChain(mon, n_leads)
-        self.band = SosChain(_butter(2, QRS_BAND_HZ, "band", fs), n_leads)
-        self.envelope = SosChain(_butter(2, ENVELOPE_HZ, "low", fs), n_leads)
-        self.hf = SosChain(_butter(2, min(HF_CUTOFF_HZ, 0.4 * fs), "high", fs), n_leads)
-        self.lf = SosChain(_butter(2, LF_CUTOFF_HZ, "low", fs), n_leads)
-        # where the monitor signal shows a sample late (its low-pass), at QRS frequencies
-        self.monitor_delay = round(group_delay_samples(mon, 10.0, fs))
+        d = bank_design(float(fs))
+        self.monitor = SosChain([d.notch, d.monitor], n_leads)
+        self.band = SosChain([d.notch, d.band], n_leads)
+        self.envelope = SosChain(d.envelope, n_leads)
+        self.hf = SosChain([d.notch, d.hf], n_leads)
+        self.lf = SosChain(d.lf, n_leads)
+        self.monitor_delay = d.monitor_delay
 
     def reset(self) -> None:
-        for chain in (self.notch, self.monitor, self.band, self.envelope, self.hf, self.lf):
+        for chain in (self.monitor, self.band, self.envelope, self.hf, self.lf):
             chain.reset()
 
     def __call__(self, x: np.ndarray) -> FilteredBlock:
         """x: (n_leads, n) float64 with no NaN (the caller holds the last value over gaps)."""
-        xn = self.notch(x)
-        band = self.band(xn)
+        band = self.band(x)
         np.square(band, out=band)
         envelope = self.envelope(band)
         np.sqrt(np.maximum(envelope, 0.0, out=envelope), out=envelope)  # the low-pass rings
         return FilteredBlock(
-            monitor=self.monitor(xn),
+            monitor=self.monitor(x),
             envelope=envelope,
-            hf=self.hf(xn),
+            hf=self.hf(x),
             lf=self.lf(x),
         )
