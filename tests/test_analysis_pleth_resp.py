@@ -249,6 +249,30 @@ def test_one_chunk_40ms_chunks_and_random_chunks_give_identical_events(kind):
 
 
 @pytest.mark.parametrize("kind", ["pleth", "resp"])
+def test_analysed_through_after_every_chunk_depends_only_on_the_samples_received(kind):
+    # a live bed feeds a few samples per call and the detectors carry what they found in the
+    # previous call; after every call they must say what one call with the whole prefix says
+    sim = PatientSimulator("pvc_rich", 12)
+    block = sim.render(0, 24)
+    x, fs, make = (
+        (block.pleth.copy(), sim.pleth_rate, PulseDetector)
+        if kind == "pleth"
+        else (block.resp.copy(), sim.resp_rate, BreathDetector)
+    )
+    n = len(x)
+    x[n // 2 : n // 2 + int(fs) // 3] = np.nan  # a gap: the tracker restarts after it
+    x = np.minimum(x, np.nanquantile(x, 0.9))  # clipped tops and a flat stretch: equal
+    x[n // 4 : n // 4 + 2 * int(fs)] = x[n // 4]  # extrema, where the first one counts
+    det, end, events = make(fs), 0, 0
+    for size in random_sizes(n, 3, 9):
+        out = det.feed(end, x[end : end + size])
+        events += len(getattr(out, "pulses", None) or getattr(out, "breaths", []))
+        end += size
+        assert out.analysed_through == make(fs).feed(0, x[:end]).analysed_through, end
+    assert events >= 4
+
+
+@pytest.mark.parametrize("kind", ["pleth", "resp"])
 def test_analysed_through_is_honest_and_within_the_stated_look_ahead(kind):
     sim = PatientSimulator("apnea" if kind == "resp" else "pvc_rich", 10)
     block = sim.render(0, 60)

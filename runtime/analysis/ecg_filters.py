@@ -72,7 +72,9 @@ class SosChain:
     in a single pass; each stage starts in the steady state of the first sample it receives,
     exactly as a chain of its own would."""
 
-    def __init__(self, sos: np.ndarray | Stage | Sequence[np.ndarray | Stage], channels: int):
+    def __init__(
+        self, sos: np.ndarray | Stage | Sequence[np.ndarray | Stage], channels: int
+    ) -> None:
         parts = [sos] if isinstance(sos, np.ndarray | Stage) else list(sos)
         self._stages = [p if isinstance(p, Stage) else Stage.of(p) for p in parts]
         self.sos = np.concatenate([st.sos for st in self._stages] + [np.zeros((0, 6))])
@@ -102,21 +104,15 @@ class SosChain:
             return x.copy()
         if not self._started:
             self._start(x)
-        y = np.array(x, dtype=np.float64, order="C")
-        if _kernel is not None:
-            _kernel(self.sos, y, self._zi)  # in place on y and on the state
-            return y
-        y, zi = sosfilt(self.sos, y, axis=-1, zi=np.moveaxis(self._zi, 0, 1))  # pragma: no cover
-        self._zi = np.ascontiguousarray(np.moveaxis(zi, 1, 0))  # pragma: no cover
-        return y  # pragma: no cover
+        return _filtered(self.sos, x, self._zi)
 
 
 def _filtered(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> np.ndarray:
     """x (channels, n) through `sos` from state `zi` (channels, sections, 2), which it
     updates; a new array."""
-    y = np.array(x, dtype=np.float64, order="C")
+    y = x.astype(np.float64, order="C")  # always a copy: the kernel works in place
     if _kernel is not None:
-        _kernel(sos, y, zi)
+        _kernel(sos, y, zi)  # in place on y and on the state
         return y
     y, zf = sosfilt(sos, y, axis=-1, zi=np.moveaxis(zi, 0, 1))  # pragma: no cover
     zi[...] = np.moveaxis(zf, 1, 0)  # pragma: no cover
