@@ -112,8 +112,10 @@ class SwingTracker:
         self._block_k = self.start // self.block  # the block being accumulated
         self._block_hi = -np.inf
         self._block_lo = np.inf
-        self._ranges: deque[tuple[float, float]] = deque(maxlen=self.range_blocks)
-        self._top, self._bottom = -np.inf, np.inf  # range of the blocks in `_ranges`
+        # highs and lows of the last `range_blocks` complete blocks, and their range
+        self._highs: deque[float] = deque(maxlen=self.range_blocks)
+        self._lows: deque[float] = deque(maxlen=self.range_blocks)
+        self._top, self._bottom = -np.inf, np.inf
         self._forget_candidate()
 
     def _forget_candidate(self) -> None:
@@ -225,10 +227,10 @@ class SwingTracker:
         for k, seg_hi, seg_lo in zip(range(k0, k1 + 1), his, los, strict=True):
             lo, hi = max(k * b, s), min((k + 1) * b, e)
             if k != self._block_k:  # entering block k: the one before is complete
-                self._ranges.append((self._block_hi, self._block_lo))
+                self._highs.append(self._block_hi)
+                self._lows.append(self._block_lo)
                 self._block_k, self._block_hi, self._block_lo = k, -np.inf, np.inf
-                self._top = max(r[0] for r in self._ranges)
-                self._bottom = min(r[1] for r in self._ranges)
+                self._top, self._bottom = max(self._highs), min(self._lows)
             pieces.append((lo, hi, self._top, self._bottom, self._block_hi, self._block_lo))
             self._block_hi = max(self._block_hi, seg_hi)
             self._block_lo = min(self._block_lo, seg_lo)
@@ -271,9 +273,33 @@ class SwingTracker:
         highs *= self.relative
         return np.maximum(highs, self.floor).reshape(-1)[head : head + len(y)]
 
+    def _cannot_confirm(
+        self,
+        s: int,
+        new_hi: float,
+        new_lo: float,
+        pieces: list[tuple[int, int, float, float, float, float]],
+    ) -> bool:
+        """Whether the new samples from s (highest `new_hi`, lowest `new_lo`) surely confirm
+        nothing: the largest rise (fall) they could make against the lowest (highest) point of
+        every window stays within the smallest delta."""
+        trough = self.mode == "trough"
+        old: float | None  # the lowest (trough mode) or highest point of the old window
+        if self._cand_end == s:  # `earliest_candidate` found it for this window
+            old = None if self._cand_index is None else self._cand_value
+        else:
+            lo = max(s - self.window, self._anchor, self.start)
+            seg = self._y[lo - self._y0 : s - self._y0]
+            old = (float(seg.min()) if trough else float(seg.max())) if len(seg) else None
+        if trough:
+            bound = new_hi - (min(new_lo, old) if old is not None else new_lo)
+        else:
+            bound = (max(new_hi, old) if old is not None else new_hi) - new_lo
+        return bound <= self._least_delta(pieces)
+
     def _scan(self, s: int, new: np.ndarray) -> list[Extremum]:
         """The extrema confirmed by the smoothed samples `new`, [s, end)."""
-        e, w, y0 = self._y0 + len(self._y), self.window, self._y0
+        e, w = self._y0 + len(self._y), self.window
         if len(new) <= _SMALL:  # Python's min and max beat numpy's call overhead here
             values = new.tolist()
             new_hi, new_lo = max(values), min(values)
@@ -282,18 +308,8 @@ class SwingTracker:
         pieces = self._advance_blocks(s, new, new_hi, new_lo)
         # fast path: no confirmation is possible if even the largest rise (fall) over the new
         # samples against the lowest (highest) point of every window stays within delta
-        trough = self.mode == "trough"
-        old: float | None  # the lowest (trough mode) or highest point of the old window
-        if self._cand_end == s:  # `earliest_candidate` found it for this window
-            old = None if self._cand_index is None else self._cand_value
-        else:
-            seg = self._y[max(s - w, self._anchor, self.start) - y0 : s - y0]
-            old = (float(seg.min()) if trough else float(seg.max())) if len(seg) else None
-        if trough:
-            bound = new_hi - (min(new_lo, old) if old is not None else new_lo)
-        else:
-            bound = (max(new_hi, old) if old is not None else new_hi) - new_lo
-        if bound <= self._least_delta(pieces):
+        # (tried for chunks shorter than a window: a longer one holds a swing of its own)
+        if e - s <= w and self._cannot_confirm(s, new_hi, new_lo, pieces):
             return []
         self._forget_candidate()  # extrema may be confirmed: mode and anchor may change
         delta = self._deltas(s, e, pieces)
