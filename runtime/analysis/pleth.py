@@ -65,10 +65,14 @@ class SwingTracker:
     indices) and the current block up to c, never below `floor`: causal, and the same however
     the signal is chunked.
 
-    Cost: a chunk that cannot confirm anything (the largest rise or fall it could make stays
-    within delta) is rejected with a handful of numpy reductions; otherwise the trailing
-    windows are vectorised (strided views, or scipy's running min/max for long chunks) and
-    Python loops only over confirmed extrema.
+    Cost: a live bed feeds a few samples at a time, so per-call overhead is what counts. A
+    chunk shorter than a window that cannot confirm anything (the largest rise or fall it
+    could make stays within delta) is rejected from its own few samples (Python's min and max
+    on a list: the smoothed samples are finite, so they agree with numpy's) and the trailing
+    window's extremum, which `earliest_candidate` keeps from call to call; otherwise the
+    trailing windows are vectorised (strided views, or scipy's running min/max for long
+    chunks) and Python loops only over confirmed extrema. Smoothed samples are appended in
+    place, not copied with the history each call.
     """
 
     def __init__(
