@@ -29,7 +29,7 @@ from fractions import Fraction
 import numpy as np
 
 from vigil.runtime.analysis.ecg_filters import EcgFilterBank
-from vigil.runtime.analysis.events import EcgWindow, LeadQuality, RPeak
+from vigil.runtime.analysis.events import EcgWindow, LeadQuality, QuietSpan, RPeak
 from vigil.runtime.analysis.feed_contract import check_feed
 from vigil.runtime.analysis.lead_quality import (
     LeadsOffTimeline,
@@ -38,6 +38,7 @@ from vigil.runtime.analysis.lead_quality import (
     missing_window,
     window_stats,
 )
+from vigil.runtime.analysis.qrs_absence import QrsAbsence
 from vigil.runtime.analysis.qrs_detector import (
     DetectionWindow,
     HighBandEnvelope,
@@ -47,16 +48,19 @@ from vigil.runtime.analysis.qrs_detector import (
 
 MIN_FS = 100
 SLICE_WINDOWS = 4  # long chunks are processed in slices of this many windows
+QUIET_CHECKS = 3  # an open window is checked for quiet after each of its first 3 quarters
+QUIET_AFTER_S = 2.0  # ... once no R peak came for this long before it
 
 
 @dataclass(slots=True)
 class EcgOutput:
     """What one feed() or gap() call could decide: R peaks in index order, the windows that
-    closed, and `analysed_through` (every R peak before it has been reported, and every window
-    that ends at or before it)."""
+    closed, quiet spans of the window still open (in order), and `analysed_through` (every R
+    peak before it has been reported, and every window that ends at or before it)."""
 
     peaks: list[RPeak] = field(default_factory=list)
     windows: list[EcgWindow] = field(default_factory=list)
+    quiet: list[QuietSpan] = field(default_factory=list)
     analysed_through: int = 0
 
 
@@ -127,6 +131,12 @@ class EcgFrontEnd:
         self._decided = 0  # candidates with envelope index below this are decided
         self._through = 0
         self._hold = np.zeros(n)  # last finite sample per lead, held over missing ones
+        self._quarters = [k * self._w // 4 for k in range(1, QUIET_CHECKS + 1)]
+        self._quiet_after = round(QUIET_AFTER_S * self._f)
+        self._last_peak = 0  # R index of the last peak reported, or where the data restarted
+        self._checks = QUIET_CHECKS  # quiet checks of the open window done (all: none to do)
+        self._absence: QrsAbsence | None = None  # the open window's bounds, while checked
+        self._clear = 0  # envelope indices of the open window before this cannot be QRS
         self._windows: dict[int, DetectionWindow] = {}  # assessed, candidates not all decided
         self._batch: tuple[int, WindowStats, np.ndarray, np.ndarray, np.ndarray] | None = None
 
@@ -189,6 +199,9 @@ class EcgFrontEnd:
         self._batch = None
         self._hist.restart(index)
         self._off.forget_before(self._next_window * self._w)
+        self._last_peak = index
+        self._checks = QUIET_CHECKS
+        self._absence = None
 
     def _ingest(self, x: np.ndarray) -> None:
         assert self._end is not None
@@ -216,6 +229,7 @@ class EcgFrontEnd:
         assert self._end is not None
         while True:
             self._decide(out, self._end - self._det.refractory - 1)
+            self._check_quiet(out)
             if (self._next_window + 1) * self._w > self._end:
                 break
             self._assess(out)
@@ -264,6 +278,8 @@ class EcgFrontEnd:
             if reported_at is not None:
                 peaks = [replace(p, reported_at=min(p.reported_at, reported_at)) for p in peaks]
             out.peaks.extend(peaks)
+            if peaks:
+                self._last_peak = peaks[-1].index
             self._decided = stop
             if stop == (k + 1) * w:
                 del self._windows[k]
@@ -272,6 +288,7 @@ class EcgFrontEnd:
         k = self._next_window
         start, stop = k * self._w, (k + 1) * self._w
         self._next_window += 1
+        self._checks = 0  # the next window opens
         if start < self._data_start:  # samples before the data (re)started are missing
             window = self._missing_window(k)
             self._windows[k] = DetectionWindow.empty(start, self._w, self._n)
@@ -303,6 +320,85 @@ class EcgFrontEnd:
                 peaks=peaks[:, column],
             )
         out.windows.append(window)
+
+    # -- quiet spans of the open window ---------------------------------------------------
+    def _check_quiet(self, out: EcgOutput) -> None:
+        """After each of the open window's first quarters: if it follows QUIET_AFTER_S
+        without an R peak, report how far the window is analysable (on its part so far) and
+        free of R peaks (`qrs_absence`). Runs once the previous window is fully decided, on
+        samples before the quarter's end only, so it does not depend on the chunks."""
+        assert self._end is not None
+        start = self._next_window * self._w
+        if self._checks >= QUIET_CHECKS or self._decided != start:
+            return
+        if self._absence is None:
+            if start - self._last_peak < self._quiet_after:
+                self._checks = QUIET_CHECKS
+                return
+            self._absence = QrsAbsence(self._det)
+            self._clear = start - self._det.boundary  # this window decides from here
+        while self._checks < QUIET_CHECKS:
+            stop = start + self._quarters[self._checks]
+            if stop > self._end:
+                return
+            self._checks += 1
+            if not self._analysable(start, stop):
+                continue
+            blocked = self._clear_until(stop)
+            through = self._clear - self._det.delay - self._det.search
+            if through > max(start, self._through):
+                out.quiet.append(QuietSpan(start, through))
+                self._through = through
+            if blocked:
+                break
+        self._checks = QUIET_CHECKS
+        self._absence = None
+
+    def _analysable(self, start: int, stop: int) -> bool:
+        """Whether some lead is usable over [start, stop), judged on that span alone."""
+        h, rows = self._hist, self._rows
+        raw = h.view(rows[_RAW], start, stop)
+        stats = window_stats(
+            stop - start,
+            raw=raw,
+            missing=h.view(rows[_MISSING], start, stop) > 0,
+            hf=h.view(rows[_HF], start, stop),
+            lf=h.view(rows[_LF], start, stop),
+        )
+        quality = assess_window(
+            self.leads,
+            start,
+            stop,
+            self._f,
+            stats=stats,
+            column=0,
+            raw=raw,
+            off=self._off.off_during(start, stop),
+        )
+        return any(q.usable for q in quality)
+
+    def _clear_until(self, stop: int) -> bool:
+        """Advance `_clear` towards `stop` over the envelope indices that cannot be a QRS;
+        True when a candidate that might be one blocks it for good."""
+        bound, det, md = self._absence, self._det, self._bank.monitor_delay
+        assert bound is not None
+        lo = self._clear
+        if lo >= stop:
+            return False
+        suspects = np.flatnonzero(bound.suspects(self._hist.view(self._channels, lo, stop))) + lo
+        suspects = suspects[suspects >= det.origin + det.reach]  # rejected before the data
+        # the amplitude bound reads the monitor signal past the candidate: only those it can
+        ready = suspects[suspects + bound.reach_after + md < stop]
+        if len(ready):
+            m0 = int(ready[0]) - det.reach + md
+            assert m0 >= self._hist.first
+            monitor = self._hist.view(self._rows[_MONITOR], m0, stop)
+            maybe = bound.may_be_qrs(ready, monitor, m0, md)
+            if maybe.any():
+                self._clear = int(ready[np.argmax(maybe)])
+                return True
+        self._clear = int(suspects[len(ready)]) if len(ready) < len(suspects) else stop
+        return False
 
     def _batch_stats(self, k: int) -> tuple[int, WindowStats, np.ndarray, np.ndarray, np.ndarray]:
         """Statistics of every window from k that has closed, in one vectorised pass."""

@@ -1,0 +1,103 @@
+"""Proof, before an analysis window closes, that the QRS detector will accept no complex in
+part of it.
+
+The detector decides a window's candidates only once the window has closed: its feature
+weights and usable leads depend on the whole window (qrs_detector.py). A beatless span
+(asystole) need not wait for that. A candidate becomes a QRS only if its feature prominence
+clears the threshold (the detector's rule 2) and its amplitude clears the floor (rule 3);
+both are bounded here from what is known while the window is still open, for every weighting
+and every set of usable leads the window may get:
+
+1. The feature is a weighted mean of the channels' envelopes over their levels, the weights
+   summing to 1, so it is at most the largest envelope/level over all channels. A level can
+   drop only by one decay (`SCALE_DECAY`) when the window closes, and never below
+   `SCALE_FLOOR_MV`. The prominence is at most the feature. The threshold is at least
+   `SEARCH_BACK_FACTOR` times its value with NPK at min(NPK, `MIN_PROMINENCE`) (a rejected
+   candidate pulls NPK towards its prominence, itself at least `MIN_PROMINENCE`), and at least
+   `MIN_PROMINENCE`.
+2. The amplitude is measured around the R peak that the detector places on the lead with the
+   widest deflection among the usable leads. Taking each lead in turn as that lead, the R
+   peak is where the detector would put it, and the amplitude at most the largest among the
+   leads whose deflection is no wider. Under `QRS_FLOOR_MV`, or under `WIDE_QRS_FLOOR_MV`
+   with that lead's deflection wider than `NARROW_WIDTH_S` (as wide as a P wave), no choice
+   of usable leads makes the candidate a QRS.
+
+A position that either bound clears cannot become a QRS, so the front end may report that no
+R peak lies before it. In asystole the first bound clears most positions (the levels of the
+last complexes stand far above the noise); P waves, which clear the first, are cleared by the
+second, as the detector itself rejects them. Rule 2's other tests (refractory period,
+detector restart) only reject more. The bounds read the detector's own R placement and width
+measure, so they follow it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vigil.runtime.analysis.qrs_detector import (
+    MIN_PROMINENCE,
+    QRS_FLOOR_MV,
+    SCALE_DECAY,
+    SCALE_FLOOR_MV,
+    SEARCH_BACK_FACTOR,
+    THRESHOLD_FRACTION,
+    WIDE_QRS_FLOOR_MV,
+    QrsDetector,
+    _dominant_turns,
+    _half_width,
+)
+
+
+class QrsAbsence:
+    """The two bounds for one window still open, fixed from the detector's state when the
+    previous window has been decided (the detector changes nothing until this one closes)."""
+
+    def __init__(self, det: QrsDetector) -> None:
+        self._det = det
+        npk = min(det.npk, MIN_PROMINENCE)
+        threshold = SEARCH_BACK_FACTOR * (npk + THRESHOLD_FRACTION * (det.spk - npk))
+        self.threshold = max(MIN_PROMINENCE, threshold)
+        levels = [
+            SCALE_FLOOR_MV if v is None else max(SCALE_DECAY * v, SCALE_FLOOR_MV)
+            for v in det.scales.levels
+        ]
+        self._inverse = 1.0 / np.array(levels)[:, None]  # per channel, as the envelope rows
+
+    @property
+    def reach_after(self) -> int:
+        """Samples of the monitor signal past a candidate's envelope index that the amplitude
+        bound reads (beyond the signal's own delay)."""
+        det = self._det
+        return det.search + det.half - det.delay
+
+    def suspects(self, envelope: np.ndarray) -> np.ndarray:
+        """Mask over the samples of `envelope` (both detection envelopes, rows as the
+        detector's channels) where the feature might clear the threshold."""
+        return (envelope * self._inverse).max(axis=0) >= self.threshold
+
+    def may_be_qrs(
+        self, js: np.ndarray, monitor: np.ndarray, monitor_first: int, monitor_delay: int
+    ) -> np.ndarray:
+        """Mask over the envelope indices `js`: those whose amplitude might clear the floor
+        for some choice of usable leads. `monitor` (n_leads, m) from `monitor_first` must
+        cover each candidate's measuring span."""
+        det = self._det
+        s, h = det.search, det.half
+        first = js - det.delay + monitor_delay - monitor_first - s - h
+        wide = monitor[:, first[:, None] + np.arange(2 * (s + h) + 1)].transpose(1, 0, 2)
+        spread = wide.max(axis=2) - wide.min(axis=2)  # (candidates, leads), as `best` picks
+        maybe = np.zeros(len(js), dtype=bool)
+        widths: dict[tuple[int, int], bool] = {}  # (lead, R) -> wider than a narrow QRS
+        for lead in range(wide.shape[1]):
+            r = h + _dominant_turns(wide[:, lead, h : h + 2 * s + 1])
+            qrs = np.take_along_axis(wide, (r[:, None] + np.arange(-h, h + 1))[:, None, :], axis=2)
+            amps = qrs.max(axis=2) - qrs.min(axis=2)
+            amp = np.where(spread <= spread[:, lead : lead + 1], amps, 0.0).max(axis=1)
+            ok = amp >= QRS_FLOOR_MV
+            for n in np.flatnonzero(ok & (amp < WIDE_QRS_FLOOR_MV)).tolist():
+                key = (lead, int(first[n] + r[n]))
+                if key not in widths:
+                    widths[key] = _half_width(qrs[n, lead], h) > det.narrow
+                ok[n] = not widths[key]
+            maybe |= ok
+        return maybe
