@@ -33,6 +33,7 @@ measure, so they follow it.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 from vigil.runtime.analysis.qrs_detector import (
     MIN_PROMINENCE,
@@ -84,9 +85,23 @@ class QrsAbsence:
         det = self._det
         s, h = det.search, det.half
         first = js - det.delay + monitor_delay - monitor_first - s - h
+        # first a ceiling for every candidate at once: the largest peak-to-peak amplitude
+        # over 2 h + 1 samples on any lead, around any R peak position the search may choose
+        spread = maximum_filter1d(monitor, 2 * h + 1) - minimum_filter1d(monitor, 2 * h + 1)
+        ceiling = maximum_filter1d(spread.max(axis=0), 2 * s + 1)[first + h + s]
+        maybe = ceiling >= QRS_FLOOR_MV
+        if maybe.any():
+            maybe[maybe] = self._may_be_qrs(first[maybe], monitor)
+        return maybe
+
+    def _may_be_qrs(self, first: np.ndarray, monitor: np.ndarray) -> np.ndarray:
+        """`may_be_qrs` for the candidates whose measuring spans start at `first` in
+        `monitor`, each lead taken in turn as the one the detector measures on."""
+        det = self._det
+        s, h = det.search, det.half
         wide = monitor[:, first[:, None] + np.arange(2 * (s + h) + 1)].transpose(1, 0, 2)
         spread = wide.max(axis=2) - wide.min(axis=2)  # (candidates, leads), as `best` picks
-        maybe = np.zeros(len(js), dtype=bool)
+        maybe = np.zeros(len(first), dtype=bool)
         widths: dict[tuple[int, int], bool] = {}  # (lead, R) -> wider than a narrow QRS
         for lead in range(wide.shape[1]):
             r = h + _dominant_turns(wide[:, lead, h : h + 2 * s + 1])
