@@ -75,11 +75,23 @@ the classifier's look-ahead (`beat_classifier.lookahead_samples`), or up to the 
 `beats_through` when the caller passes it (sooner when no peak waits), and windows up to the
 last one reported. Feeding in any chunks gives the same conditions.
 
+**Quiet spans.** Asystole and pause need no beat, only that none came and that the ECG was
+analysable up to their deadline. The window holding the deadline closes up to 1 s after it;
+the front end's quiet spans (`EcgOutput.quiet`: from a window's start, analysable on that
+part alone and without R peak) say it sooner. A timer whose deadline a quiet span covers
+fires before that span's window opens in the sweep, once beats are complete through the
+deadline; the window's own verdict follows. If that window then proves unanalysable (noise or
+leads off after the deadline), the suspension ends the condition at its onset: it was decided
+on the ECG up to its deadline and is not taken back. Since the quiet spans are the same however
+the stream is chunked, so is this order.
+
 **Look-ahead** (beyond the front end's): beat-driven decisions (VT, rate, PVC, couplet,
 bigeminy) follow their beat by the classifier's look-ahead (0.768 s at 500 Hz); VF the end of
 its last window by the same; timed ones (asystole, pause, unanalysable) their deadline by at
 most 1 s (the window covering the deadline must be known to be analysable), or by
-max(classifier look-ahead, that) without `beats_through`.
+max(classifier look-ahead, that) without `beats_through`. With quiet spans, asystole and pause
+follow their deadline by the front end's `analysed_through` alone (at most 0.42 s at 500 Hz,
+ecg_front_end.py).
 """
 
 from __future__ import annotations

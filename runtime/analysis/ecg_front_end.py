@@ -14,10 +14,29 @@ peak lies up to `ENERGY_DELAY_S` + `SEARCH_S` (0.135 s) before it, and a candida
 `BOUNDARY_S` (0.03 s) before the window may be decided with it. The worst case, an R peak
 just before a window starts, is reported W - 1 samples + 0.165 s after it (1.163 s at 500 Hz);
 a peak late in a window waits 0.16 + 0.135 s. A `gap()` reports pending peaks at once.
+`analysed_through` follows the decisions: about 0.33 s behind the newest sample when a window
+closes and again 0.16 s later (0.164 s before the last decided candidate), falling 1.16 s
+behind just before the next close.
 
-Any chunking of a record gives identical peaks and windows: filters carry their state sample
-by sample, and quality and decisions happen on the fixed window grid, each from a span of
-data that does not depend on the chunks (long chunks are processed in slices).
+Quiet spans: a beatless span (asystole, pause) need not wait for its window to close. Once
+no R peak came for `QUIET_AFTER_S` before the open window, after each of its first three
+quarters (on the detector's quarter grid) the front end checks the part of the window so far:
+its lead quality, judged on that part alone (`lead_quality`), and that the detector cannot
+accept any candidate there, whatever weights and usable leads the window gets
+(`qrs_absence`). Where some lead is usable it reports a `QuietSpan` up to the first position
+not cleared less 0.135 s (the R peak's lag behind its candidate), and `analysed_through`
+advances to it. The amplitude bound reads the monitor signal 0.032 s past a candidate (at
+500 Hz), so a quarter's check clears up to about 0.167 s before the quarter's end. Through a
+beatless span `analysed_through` thus trails the newest sample by at most a quarter plus
+0.167 s (0.42 s; around a close the decisions lead: 0.33 s), and a beatless deadline is known
+at most that long after it, against 1.165 s on decisions alone. A candidate that might be a
+QRS (a beat, or a deflection over 0.15 mV as narrow as one) stops the span there until the
+window closes.
+
+Any chunking of a record gives identical peaks, windows and quiet spans: filters carry their
+state sample by sample, and quality, checks and decisions happen on the fixed window grid,
+each from a span of data that does not depend on the chunks (long chunks are processed in
+slices; a quarter's check reads only samples before the quarter's end).
 """
 
 from __future__ import annotations

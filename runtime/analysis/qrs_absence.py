@@ -23,11 +23,20 @@ and every set of usable leads the window may get:
    of usable leads makes the candidate a QRS.
 
 A position that either bound clears cannot become a QRS, so the front end may report that no
-R peak lies before it. In asystole the first bound clears most positions (the levels of the
-last complexes stand far above the noise); P waves, which clear the first, are cleared by the
-second, as the detector itself rejects them. Rule 2's other tests (refractory period,
-detector restart) only reject more. The bounds read the detector's own R placement and width
-measure, so they follow it.
+R peak lies before it. Early in an asystole the first bound clears most positions (the levels
+of the last complexes stand far above the noise); as the levels decay, and on a lead whose
+complexes were small, noise passes it and the second does the work, first as a cheap ceiling
+(no deflection of 0.15 mV on any lead near the candidate), then lead by lead. P waves pass the
+first bound and are cleared by the width test, as the detector itself rejects them. Rule 2's
+other tests (refractory period, detector restart) only reject more. The bounds read the
+detector's own R placement and width measure, so they follow it.
+
+The bounds hold at every position, not only where the feature will peak, and that is their
+price: noise just beside a P wave can make a narrow deflection of the P wave's height, which
+the detector would accept were the feature to peak there; such a position stops the quiet
+span until the window closes. On the accuracy benchmark's patients (P waves 0.07-0.21 mV,
+muscle noise 0.01-0.03 mV) that is 4 % of the windows checked in P-wave asystole; 10 % with
+P waves of 0.21 mV.
 """
 
 from __future__ import annotations
