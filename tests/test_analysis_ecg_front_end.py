@@ -446,7 +446,7 @@ def feed_recording(ecg: np.ndarray, sizes) -> tuple[list, list, list, list[tuple
 
 
 def test_quiet_spans_hold_no_r_peak_and_do_not_depend_on_chunking() -> None:
-    """Quiet spans (the open window checked after each quarter once no R peak came for 2 s)
+    """Quiet spans (the open window checked after each quarter once no R peak came for 1.5 s)
     move `analysed_through` ahead of the decisions: it must still hold (no R peak before it
     reported later), spans must hold no R peak, and any chunking gives the same spans."""
     ecg = slow_beats_then_asystole()

@@ -19,8 +19,8 @@ closes and again 0.16 s later (0.164 s before the last decided candidate), falli
 behind just before the next close.
 
 Quiet spans: a beatless span (asystole, pause) need not wait for its window to close. Once
-no R peak came for `QUIET_AFTER_S` before the open window, after each of its first three
-quarters (on the detector's quarter grid) the front end checks the part of the window so far:
+no R peak came for `QUIET_AFTER_S` (1.5 s) before the open window, after each of its first
+three quarters (on the detector's quarter grid) the front end checks the window's part so far:
 its lead quality, judged on that part alone (`lead_quality`), and that the detector cannot
 accept any candidate there, whatever weights and usable leads the window gets
 (`qrs_absence`). Where some lead is usable it reports a `QuietSpan` up to the first position
@@ -31,7 +31,9 @@ beatless span `analysed_through` thus trails the newest sample by at most a quar
 0.167 s (0.42 s; around a close the decisions lead: 0.33 s), and a beatless deadline is known
 at most that long after it, against 1.165 s on decisions alone. A candidate that might be a
 QRS (a beat, or a deflection over 0.15 mV as narrow as one) stops the span there until the
-window closes.
+window closes. The wait before checking saves the checks' cost while beats come: a pause
+needs 1.5 s without a beat, asystole 3 s (CLINICAL.md); it is kept that short because any
+reported peak restarts it, also one the classifier will reject (a P wave counted as Q).
 
 Any chunking of a record gives identical peaks, windows and quiet spans: filters carry their
 state sample by sample, and quality, checks and decisions happen on the fixed window grid,
@@ -68,7 +70,7 @@ from vigil.runtime.analysis.qrs_detector import (
 MIN_FS = 100
 SLICE_WINDOWS = 4  # long chunks are processed in slices of this many windows
 QUIET_CHECKS = 3  # an open window is checked for quiet after each of its first 3 quarters
-QUIET_AFTER_S = 2.0  # ... once no R peak came for this long before it
+QUIET_AFTER_S = 1.5  # ... once no R peak came for this long before it
 
 
 @dataclass(slots=True)
@@ -361,11 +363,9 @@ class EcgFrontEnd:
             if stop > self._end:
                 return
             self._checks += 1
-            if not self._analysable(start, stop):
-                continue
             blocked = self._clear_until(stop)
             through = self._clear - self._det.delay - self._det.search
-            if through > max(start, self._through):
+            if through > max(start, self._through) and self._analysable(start, stop):
                 out.quiet.append(QuietSpan(start, through))
                 self._through = through
             if blocked:
@@ -412,9 +412,9 @@ class EcgFrontEnd:
             m0 = int(ready[0]) - det.reach + md
             assert m0 >= self._hist.first
             monitor = self._hist.view(self._rows[_MONITOR], m0, stop)
-            maybe = bound.may_be_qrs(ready, monitor, m0, md)
-            if maybe.any():
-                self._clear = int(ready[np.argmax(maybe)])
+            qrs = bound.first_possible_qrs(ready, monitor, m0, md)
+            if qrs is not None:
+                self._clear = qrs
                 return True
         self._clear = int(suspects[len(ready)]) if len(ready) < len(suspects) else stop
         return False

@@ -57,6 +57,8 @@ from vigil.runtime.analysis.qrs_detector import (
     _half_width,
 )
 
+EXACT_BATCH = (4, 64)  # candidates measured lead by lead at once: first, most
+
 
 class QrsAbsence:
     """The two bounds for one window still open, fixed from the detector's state when the
@@ -85,12 +87,12 @@ class QrsAbsence:
         detector's channels) where the feature might clear the threshold."""
         return (envelope * self._inverse).max(axis=0) >= self.threshold
 
-    def may_be_qrs(
+    def first_possible_qrs(
         self, js: np.ndarray, monitor: np.ndarray, monitor_first: int, monitor_delay: int
-    ) -> np.ndarray:
-        """Mask over the envelope indices `js`: those whose amplitude might clear the floor
-        for some choice of usable leads. `monitor` (n_leads, m) from `monitor_first` must
-        cover each candidate's measuring span."""
+    ) -> int | None:
+        """The first of the envelope indices `js` (ascending) whose amplitude might clear the
+        floor for some choice of usable leads, or None. `monitor` (n_leads, m) from
+        `monitor_first` must cover each candidate's measuring span."""
         det = self._det
         s, h = det.search, det.half
         first = js - det.delay + monitor_delay - monitor_first - s - h
@@ -98,30 +100,38 @@ class QrsAbsence:
         # over 2 h + 1 samples on any lead, around any R peak position the search may choose
         spread = maximum_filter1d(monitor, 2 * h + 1) - minimum_filter1d(monitor, 2 * h + 1)
         ceiling = maximum_filter1d(spread.max(axis=0), 2 * s + 1)[first + h + s]
-        maybe = ceiling >= QRS_FLOOR_MV
-        if maybe.any():
-            maybe[maybe] = self._may_be_qrs(first[maybe], monitor)
-        return maybe
+        over = np.flatnonzero(ceiling >= QRS_FLOOR_MV)
+        k, size = 0, EXACT_BATCH[0]
+        while k < len(over):  # in growing batches: a QRS usually ends the search at once
+            batch = over[k : k + size]
+            maybe = self._may_be_qrs(first[batch], monitor)
+            if maybe.any():
+                return int(js[batch[np.argmax(maybe)]])
+            k, size = k + size, min(2 * size, EXACT_BATCH[1])
+        return None
 
     def _may_be_qrs(self, first: np.ndarray, monitor: np.ndarray) -> np.ndarray:
-        """`may_be_qrs` for the candidates whose measuring spans start at `first` in
-        `monitor`, each lead taken in turn as the one the detector measures on."""
+        """`first_possible_qrs`'s test, as a mask, for the candidates whose measuring spans
+        start at `first` in `monitor`, each lead taken in turn as the one measured on."""
         det = self._det
         s, h = det.search, det.half
+        n = monitor.shape[0]
         wide = monitor[:, first[:, None] + np.arange(2 * (s + h) + 1)].transpose(1, 0, 2)
         spread = wide.max(axis=2) - wide.min(axis=2)  # (candidates, leads), as `best` picks
-        maybe = np.zeros(len(first), dtype=bool)
+        # the R peak on each lead as the measured one: (candidates, leads)
+        r = h + _dominant_turns(wide[:, :, h : h + 2 * s + 1].reshape(-1, 2 * s + 1))
+        r = r.reshape(len(first), n)
+        # every lead's samples around each of those R peaks: (candidates, R lead, lead, 2h+1)
+        at = (r[:, :, None] + np.arange(-h, h + 1))[:, :, None, :]
+        qrs = np.take_along_axis(wide[:, None, :, :], at, axis=3)
+        amps = qrs.max(axis=3) - qrs.min(axis=3)
+        no_wider = spread[:, None, :] <= spread[:, :, None]  # lead no wider than the R lead
+        amp = np.where(no_wider, amps, 0.0).max(axis=2)
+        ok = amp >= QRS_FLOOR_MV
         widths: dict[tuple[int, int], bool] = {}  # (lead, R) -> wider than a narrow QRS
-        for lead in range(wide.shape[1]):
-            r = h + _dominant_turns(wide[:, lead, h : h + 2 * s + 1])
-            qrs = np.take_along_axis(wide, (r[:, None] + np.arange(-h, h + 1))[:, None, :], axis=2)
-            amps = qrs.max(axis=2) - qrs.min(axis=2)
-            amp = np.where(spread <= spread[:, lead : lead + 1], amps, 0.0).max(axis=1)
-            ok = amp >= QRS_FLOOR_MV
-            for n in np.flatnonzero(ok & (amp < WIDE_QRS_FLOOR_MV)).tolist():
-                key = (lead, int(first[n] + r[n]))
-                if key not in widths:
-                    widths[key] = _half_width(qrs[n, lead], h) > det.narrow
-                ok[n] = not widths[key]
-            maybe |= ok
-        return maybe
+        for c, lead in zip(*np.nonzero(ok & (amp < WIDE_QRS_FLOOR_MV)), strict=True):
+            key = (int(lead), int(first[c] + r[c, lead]))
+            if key not in widths:
+                widths[key] = _half_width(qrs[c, lead, lead], h) > det.narrow
+            ok[c, lead] = not widths[key]
+        return ok.any(axis=1)
