@@ -409,6 +409,80 @@ def test_peaks_are_reported_within_the_stated_look_ahead_and_analysed_through_ho
     assert (peaks, windows) == (all_peaks, all_windows)
 
 
+def slow_beats_then_asystole() -> np.ndarray:
+    """Where quiet checks run: sinus at 20 /min (3 s between beats), asystole with P waves
+    of 0.21 mV, then sinus with PVCs whose complexes shrink to a fifth (the levels the
+    detector learned, decayed over the asystole, meet small complexes again)."""
+    events = [
+        Event(12.0, (("rhythm", "asystole"), ("p_waves", True))),
+        Event(19.0, (("rhythm", "sinus"), ("rate", 70.0), ("pvc_per_min", 10.0))),
+    ]
+    p = patient(6, p_amp_ratio=0.14, r_amp_mv=1.5)
+    state = {"baseline_mv": 0.1, "emg_mv": 0.03}
+    ecg = render(scenario(rate=20, events=events, **state), 6, 30, p=p).ecg.copy()
+    ecg[:, 24 * FS :] *= 0.2
+    return ecg
+
+
+def feed_recording(ecg: np.ndarray, sizes) -> tuple[list, list, list, list[tuple[int, int]]]:
+    """Peaks, windows and quiet spans in order, and (peaks so far, analysed_through) after
+    each feed."""
+    front = EcgFrontEnd(Fraction(FS), LEADS)
+    peaks: list = []
+    windows: list = []
+    quiet: list = []
+    progress = []
+    end = 0
+    for size in sizes:
+        if end >= ecg.shape[1]:
+            break
+        out = front.feed(end, ecg[:, end : end + size])
+        end = min(end + size, ecg.shape[1])
+        peaks += out.peaks
+        windows += out.windows
+        quiet += out.quiet
+        progress.append((len(peaks), out.analysed_through))
+    return peaks, windows, quiet, progress
+
+
+def test_quiet_spans_hold_no_r_peak_and_do_not_depend_on_chunking() -> None:
+    """Quiet spans (the open window checked after each quarter once no R peak came for 1.5 s)
+    move `analysed_through` ahead of the decisions: it must still hold (no R peak before it
+    reported later), spans must hold no R peak, and any chunking gives the same spans."""
+    ecg = slow_beats_then_asystole()
+    peaks, windows, quiet, _ = feed_recording(ecg, [ecg.shape[1]])
+    assert [q for q in quiet if q.start < 12 * FS]  # between the slow beats
+    assert [q for q in quiet if 13 * FS < q.start < 19 * FS]  # in the asystole
+    assert all(not q.start <= p.index < q.through for q in quiet for p in peaks)
+    for sizes in (itertools.repeat(FS // 25), random_sizes(3, 1, 400)):
+        found, found_windows, found_quiet, progress = feed_recording(ecg, sizes)
+        assert (found, found_windows, found_quiet) == (peaks, windows, quiet)
+        for count, through in progress:
+            assert [p for p in peaks if p.index < through] == [
+                p for p in found[:count] if p.index < through
+            ]
+
+
+def test_a_beatless_span_is_analysed_through_within_0_42_s_of_the_newest_sample() -> None:
+    """Through asystole, fed 40 ms at a time, `analysed_through` trails the newest sample by a
+    quarter window plus 0.167 s at most, not by up to 1.165 s as the window grid alone would
+    let it: every R peak before it is reported, so the beatless span is known."""
+    events = [Event(8.0, (("rhythm", "asystole"),))]
+    block = render(scenario(rate=75, events=events, baseline_mv=0.1, emg_mv=0.03), 7, 20)
+    peaks, _, quiet, progress = feed_recording(block.ecg, itertools.repeat(FS // 25))
+    last = max(p.index for p in peaks)
+    assert last < 8 * FS
+    ends = [(k + 1) * (FS // 25) for k in range(len(progress))]
+    lags = [
+        end - through
+        for end, (_, through) in zip(ends, progress, strict=True)
+        if end >= last + 3 * FS
+    ]
+    assert len(lags) > 200
+    assert max(lags) <= 0.42 * FS
+    assert len(quiet) >= 3 * 9  # after each of 3 quarters, in each of 9 windows
+
+
 def test_a_gap_flushes_pending_peaks_reports_missing_windows_and_restarts() -> None:
     block = record("sinus", 80, 10, seconds=30)
     ecg = block.ecg

@@ -75,11 +75,23 @@ the classifier's look-ahead (`beat_classifier.lookahead_samples`), or up to the 
 `beats_through` when the caller passes it (sooner when no peak waits), and windows up to the
 last one reported. Feeding in any chunks gives the same conditions.
 
+**Quiet spans.** Asystole and pause need no beat, only that none came and that the ECG was
+analysable up to their deadline. The window holding the deadline closes up to 1 s after it;
+the front end's quiet spans (`EcgOutput.quiet`: from a window's start, analysable on that
+part alone and without R peak) say it sooner. A timer whose deadline a quiet span covers
+fires before that span's window opens in the sweep, once beats are complete through the
+deadline; the window's own verdict follows. If that window then proves unanalysable (noise or
+leads off after the deadline), the suspension ends the condition at its onset: it was decided
+on the ECG up to its deadline and is not taken back. Since the quiet spans are the same however
+the stream is chunked, so is this order.
+
 **Look-ahead** (beyond the front end's): beat-driven decisions (VT, rate, PVC, couplet,
 bigeminy) follow their beat by the classifier's look-ahead (0.768 s at 500 Hz); VF the end of
 its last window by the same; timed ones (asystole, pause, unanalysable) their deadline by at
 most 1 s (the window covering the deadline must be known to be analysable), or by
-max(classifier look-ahead, that) without `beats_through`.
+max(classifier look-ahead, that) without `beats_through`. With quiet spans, asystole and pause
+follow their deadline by the front end's `analysed_through` alone (at most 0.42 s at 500 Hz,
+ecg_front_end.py).
 """
 
 from __future__ import annotations
@@ -93,7 +105,7 @@ from typing import Any
 
 from vigil.runtime.analysis.beat_classifier import lookahead_samples
 from vigil.runtime.analysis.condition import Condition, condition, ended
-from vigil.runtime.analysis.events import Beat, EcgWindow
+from vigil.runtime.analysis.events import Beat, EcgWindow, QuietSpan
 from vigil.runtime.analysis.heart_rate import HeartRateMeter
 from vigil.runtime.analysis.settings import AnalysisSettings
 from vigil.runtime.analysis.vf_detector import VfDecision
@@ -122,9 +134,12 @@ ARRHYTHMIA_KINDS = (
     "bigeminy",
 )
 
-# event order at equal times: a window's VF verdict closes it before the next opens; a window
+QUIET_TIMERS = ("asystole", "pause")  # timers a quiet span may decide before its window
+
+# event order at equal times: a window's VF verdict closes it before the next opens; a timer
+# that a quiet span of the next window covers fires before that window opens; a window
 # (possibly suspending analysis) applies before the beats in it; timers see both
-_EVAL, _START, _BEAT, _TIMER = range(4)
+_EVAL, _QUIET, _START, _BEAT, _TIMER = range(5)
 
 
 def _ms(t: float) -> float:
@@ -177,6 +192,7 @@ class ArrhythmiaDetector:
         self._starts: deque[EcgWindow] = deque()
         self._evals: deque[EcgWindow] = deque()
         self._vf: dict[int, VfDecision] = {}
+        self._quiet: deque[QuietSpan] = deque()
         self._through = 0
         self._beats_through = 0
         self._windows_through = -1
@@ -208,14 +224,19 @@ class ArrhythmiaDetector:
         vf: Sequence[VfDecision],
         analysed_through: int,
         beats_through: int | None = None,
+        *,
+        quiet: Sequence[QuietSpan] = (),
     ) -> list[Condition]:
         """Condition starts and ends decided with this data, in order of decision.
 
         `analysed_through` is the front end's. `beats_through` (optional, from
         `BeatClassifier.beats_through`) says every beat before it has been given; without
         it beats are taken as complete only the classifier's look-ahead behind
-        `analysed_through`. Either way the conditions are the same, only decided sooner."""
+        `analysed_through`. `quiet`: the front end's quiet spans (`EcgOutput.quiet`), which
+        let asystole and pause be decided before the window holding their deadline closes.
+        Either way the conditions are the same, only decided sooner."""
         self._beats.extend(beats)
+        self._quiet.extend(quiet)
         for w in windows:
             self._starts.append(w)
             self._windows_through = max(self._windows_through, w.stop)
@@ -229,34 +250,47 @@ class ArrhythmiaDetector:
         horizon = min(complete, self._windows_through)
         self._decided_at = self._through / self._fsf
         self._out = []
-        self._sweep(horizon)
+        self._sweep(horizon, complete)
         return self._out
 
     # -- the time-ordered sweep ------------------------------------------------------------
     def _t(self, index: int) -> float:
         return index / self._fsf  # deterministic (one division); not the exact Fraction
 
-    def _sweep(self, horizon: int) -> None:
+    def _sweep(self, horizon: int, complete: int) -> None:
         """Process every event up to `horizon` (index) in time order. A window's VF verdict
-        is due at its end once beats are complete through it; anything else strictly
-        before the horizon (a window starting at it is not known yet)."""
+        is due at its end once beats are complete through it; a timer that a quiet span
+        covers once beats are complete through its deadline (`complete`); anything else
+        strictly before the horizon (a window starting at it is not known yet)."""
         h = self._t(horizon)
         while True:
-            candidates: list[tuple[float, int, str]] = []
+            candidates: list[tuple[float, int, float, str]] = []
             if self._evals:
-                candidates.append((self._t(self._evals[0].stop), _EVAL, "eval"))
+                candidates.append((self._t(self._evals[0].stop), _EVAL, 0.0, "eval"))
             if self._starts:
-                candidates.append((self._t(self._starts[0].start), _START, "start"))
+                candidates.append((self._t(self._starts[0].start), _START, 0.0, "start"))
             if self._beats:
-                candidates.append((self._t(self._beats[0].index), _BEAT, "beat"))
-            candidates += [(deadline, _TIMER, name) for name, deadline in self._timers()]
+                candidates.append((self._t(self._beats[0].index), _BEAT, 0.0, "beat"))
+            for name, deadline in self._timers():
+                opens = self._quiet_window(name, deadline)
+                if opens is None:
+                    candidates.append((deadline, _TIMER, deadline, name))
+                else:
+                    candidates.append((opens, _QUIET, deadline, name))
             if not candidates:
                 return
-            t, order, what = min(candidates)
-            due = self._evals[0].stop <= horizon if order == _EVAL else t < h
+            t, order, deadline, what = min(candidates)
+            if order == _EVAL:
+                due = self._evals[0].stop <= horizon
+            elif order == _QUIET:
+                due = deadline < self._t(complete)
+            else:
+                due = t < h
             if not due:
                 return
-            if what == "eval":
+            if order == _QUIET:
+                self._timer(what, deadline)
+            elif what == "eval":
                 self._evaluate(self._evals.popleft())
             elif what == "start":
                 w = self._starts.popleft()
@@ -266,6 +300,20 @@ class ArrhythmiaDetector:
                 self._beat(self._beats.popleft(), t)
             else:
                 self._timer(what, t)
+
+    def _quiet_window(self, name: str, deadline: float) -> float | None:
+        """The start of the window that has not opened yet (in this sweep) and whose quiet
+        span covers the deadline of timer `name`, if there is one: the timer then fires
+        before that window opens."""
+        if name not in QUIET_TIMERS:
+            return None
+        opened = self._next_window
+        while self._quiet and opened is not None and self._quiet[0].start < opened:
+            self._quiet.popleft()  # its window has opened: the window itself decides now
+        for q in self._quiet:
+            if self._t(q.start) <= deadline < self._t(q.through):
+                return self._t(q.start)
+        return None
 
     def _timers(self) -> list[tuple[str, float]]:
         a = self.settings

@@ -257,7 +257,12 @@ class BedAnalyzer:
             vf = self._vf.feed(first, samples, out.windows)
             beats_through = self._classifier.beats_through(out.analysed_through)
             candidates = self._arrhythmia.update(
-                beats, out.windows, vf, out.analysed_through, beats_through=beats_through
+                beats,
+                out.windows,
+                vf,
+                out.analysed_through,
+                beats_through=beats_through,
+                quiet=out.quiet,
             )
             candidates += self._classifier.take_conditions()
             for detector in self._custom_ecg:

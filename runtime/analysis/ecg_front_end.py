@@ -14,10 +14,31 @@ peak lies up to `ENERGY_DELAY_S` + `SEARCH_S` (0.135 s) before it, and a candida
 `BOUNDARY_S` (0.03 s) before the window may be decided with it. The worst case, an R peak
 just before a window starts, is reported W - 1 samples + 0.165 s after it (1.163 s at 500 Hz);
 a peak late in a window waits 0.16 + 0.135 s. A `gap()` reports pending peaks at once.
+`analysed_through` follows the decisions: about 0.33 s behind the newest sample when a window
+closes and again 0.16 s later (0.164 s before the last decided candidate), falling 1.16 s
+behind just before the next close.
 
-Any chunking of a record gives identical peaks and windows: filters carry their state sample
-by sample, and quality and decisions happen on the fixed window grid, each from a span of
-data that does not depend on the chunks (long chunks are processed in slices).
+Quiet spans: a beatless span (asystole, pause) need not wait for its window to close. Once
+no R peak came for `QUIET_AFTER_S` (1.5 s) before the open window, after each of its first
+three quarters (on the detector's quarter grid) the front end checks the window's part so far:
+its lead quality, judged on that part alone (`lead_quality`), and that the detector cannot
+accept any candidate there, whatever weights and usable leads the window gets
+(`qrs_absence`). Where some lead is usable it reports a `QuietSpan` up to the first position
+not cleared less 0.135 s (the R peak's lag behind its candidate), and `analysed_through`
+advances to it. The amplitude bound reads the monitor signal 0.032 s past a candidate (at
+500 Hz), so a quarter's check clears up to about 0.167 s before the quarter's end. Through a
+beatless span `analysed_through` thus trails the newest sample by at most a quarter plus
+0.167 s (0.42 s; around a close the decisions lead: 0.33 s), and a beatless deadline is known
+at most that long after it, against 1.165 s on decisions alone. A candidate that might be a
+QRS (a beat, or a deflection over 0.15 mV as narrow as one) stops the span there until the
+window closes. The wait before checking saves the checks' cost while beats come: a pause
+needs 1.5 s without a beat, asystole 3 s (CLINICAL.md); it is kept that short because any
+reported peak restarts it, also one the classifier will reject (a P wave counted as Q).
+
+Any chunking of a record gives identical peaks, windows and quiet spans: filters carry their
+state sample by sample, and quality, checks and decisions happen on the fixed window grid,
+each from a span of data that does not depend on the chunks (long chunks are processed in
+slices; a quarter's check reads only samples before the quarter's end).
 """
 
 from __future__ import annotations
@@ -29,7 +50,7 @@ from fractions import Fraction
 import numpy as np
 
 from vigil.runtime.analysis.ecg_filters import EcgFilterBank
-from vigil.runtime.analysis.events import EcgWindow, LeadQuality, RPeak
+from vigil.runtime.analysis.events import EcgWindow, LeadQuality, QuietSpan, RPeak
 from vigil.runtime.analysis.feed_contract import check_feed
 from vigil.runtime.analysis.lead_quality import (
     LeadsOffTimeline,
@@ -38,6 +59,7 @@ from vigil.runtime.analysis.lead_quality import (
     missing_window,
     window_stats,
 )
+from vigil.runtime.analysis.qrs_absence import QrsAbsence
 from vigil.runtime.analysis.qrs_detector import (
     DetectionWindow,
     HighBandEnvelope,
@@ -47,16 +69,19 @@ from vigil.runtime.analysis.qrs_detector import (
 
 MIN_FS = 100
 SLICE_WINDOWS = 4  # long chunks are processed in slices of this many windows
+QUIET_CHECKS = 3  # an open window is checked for quiet after each of its first 3 quarters
+QUIET_AFTER_S = 1.5  # ... once no R peak came for this long before it
 
 
 @dataclass(slots=True)
 class EcgOutput:
     """What one feed() or gap() call could decide: R peaks in index order, the windows that
-    closed, and `analysed_through` (every R peak before it has been reported, and every window
-    that ends at or before it)."""
+    closed, quiet spans of the window still open (in order), and `analysed_through` (every R
+    peak before it has been reported, and every window that ends at or before it)."""
 
     peaks: list[RPeak] = field(default_factory=list)
     windows: list[EcgWindow] = field(default_factory=list)
+    quiet: list[QuietSpan] = field(default_factory=list)
     analysed_through: int = 0
 
 
@@ -127,6 +152,12 @@ class EcgFrontEnd:
         self._decided = 0  # candidates with envelope index below this are decided
         self._through = 0
         self._hold = np.zeros(n)  # last finite sample per lead, held over missing ones
+        self._quarters = [k * self._w // 4 for k in range(1, QUIET_CHECKS + 1)]
+        self._quiet_after = round(QUIET_AFTER_S * self._f)
+        self._last_peak = 0  # R index of the last peak reported, or where the data restarted
+        self._checks = QUIET_CHECKS  # quiet checks of the open window done (all: none to do)
+        self._absence: QrsAbsence | None = None  # the open window's bounds, while checked
+        self._clear = 0  # envelope indices of the open window before this cannot be QRS
         self._windows: dict[int, DetectionWindow] = {}  # assessed, candidates not all decided
         self._batch: tuple[int, WindowStats, np.ndarray, np.ndarray, np.ndarray] | None = None
 
@@ -189,6 +220,9 @@ class EcgFrontEnd:
         self._batch = None
         self._hist.restart(index)
         self._off.forget_before(self._next_window * self._w)
+        self._last_peak = index
+        self._checks = QUIET_CHECKS
+        self._absence = None
 
     def _ingest(self, x: np.ndarray) -> None:
         assert self._end is not None
@@ -216,6 +250,7 @@ class EcgFrontEnd:
         assert self._end is not None
         while True:
             self._decide(out, self._end - self._det.refractory - 1)
+            self._check_quiet(out)
             if (self._next_window + 1) * self._w > self._end:
                 break
             self._assess(out)
@@ -264,6 +299,8 @@ class EcgFrontEnd:
             if reported_at is not None:
                 peaks = [replace(p, reported_at=min(p.reported_at, reported_at)) for p in peaks]
             out.peaks.extend(peaks)
+            if peaks:
+                self._last_peak = peaks[-1].index
             self._decided = stop
             if stop == (k + 1) * w:
                 del self._windows[k]
@@ -272,6 +309,7 @@ class EcgFrontEnd:
         k = self._next_window
         start, stop = k * self._w, (k + 1) * self._w
         self._next_window += 1
+        self._checks = 0  # the next window opens
         if start < self._data_start:  # samples before the data (re)started are missing
             window = self._missing_window(k)
             self._windows[k] = DetectionWindow.empty(start, self._w, self._n)
@@ -303,6 +341,83 @@ class EcgFrontEnd:
                 peaks=peaks[:, column],
             )
         out.windows.append(window)
+
+    # -- quiet spans of the open window ---------------------------------------------------
+    def _check_quiet(self, out: EcgOutput) -> None:
+        """After each of the open window's first quarters: if it follows QUIET_AFTER_S
+        without an R peak, report how far the window is analysable (on its part so far) and
+        free of R peaks (`qrs_absence`). Runs once the previous window is fully decided, on
+        samples before the quarter's end only, so it does not depend on the chunks."""
+        assert self._end is not None
+        start = self._next_window * self._w
+        if self._checks >= QUIET_CHECKS or self._decided != start:
+            return
+        if self._absence is None:
+            if start - self._last_peak < self._quiet_after:
+                self._checks = QUIET_CHECKS
+                return
+            self._absence = QrsAbsence(self._det)
+            self._clear = start - self._det.boundary  # this window decides from here
+        while self._checks < QUIET_CHECKS:
+            stop = start + self._quarters[self._checks]
+            if stop > self._end:
+                return
+            self._checks += 1
+            blocked = self._clear_until(stop)
+            through = self._clear - self._det.delay - self._det.search
+            if through > max(start, self._through) and self._analysable(start, stop):
+                out.quiet.append(QuietSpan(start, through))
+                self._through = through
+            if blocked:
+                break
+        self._checks = QUIET_CHECKS
+        self._absence = None
+
+    def _analysable(self, start: int, stop: int) -> bool:
+        """Whether some lead is usable over [start, stop), judged on that span alone."""
+        h, rows = self._hist, self._rows
+        raw = h.view(rows[_RAW], start, stop)
+        stats = window_stats(
+            stop - start,
+            raw=raw,
+            missing=h.view(rows[_MISSING], start, stop) > 0,
+            hf=h.view(rows[_HF], start, stop),
+            lf=h.view(rows[_LF], start, stop),
+        )
+        quality = assess_window(
+            self.leads,
+            start,
+            stop,
+            self._f,
+            stats=stats,
+            column=0,
+            raw=raw,
+            off=self._off.off_during(start, stop),
+        )
+        return any(q.usable for q in quality)
+
+    def _clear_until(self, stop: int) -> bool:
+        """Advance `_clear` towards `stop` over the envelope indices that cannot be a QRS;
+        True when a candidate that might be one blocks it for good."""
+        bound, det, md = self._absence, self._det, self._bank.monitor_delay
+        assert bound is not None
+        lo = self._clear
+        if lo >= stop:
+            return False
+        suspects = np.flatnonzero(bound.suspects(self._hist.view(self._channels, lo, stop))) + lo
+        suspects = suspects[suspects >= det.origin + det.reach]  # rejected before the data
+        # the amplitude bound reads the monitor signal past the candidate: only those it can
+        ready = suspects[suspects + bound.reach_after + md < stop]
+        if len(ready):
+            m0 = int(ready[0]) - det.reach + md
+            assert m0 >= self._hist.first
+            monitor = self._hist.view(self._rows[_MONITOR], m0, stop)
+            qrs = bound.first_possible_qrs(ready, monitor, m0, md)
+            if qrs is not None:
+                self._clear = qrs
+                return True
+        self._clear = int(suspects[len(ready)]) if len(ready) < len(suspects) else stop
+        return False
 
     def _batch_stats(self, k: int) -> tuple[int, WindowStats, np.ndarray, np.ndarray, np.ndarray]:
         """Statistics of every window from k that has closed, in one vectorised pass."""

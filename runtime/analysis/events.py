@@ -80,6 +80,18 @@ class EcgWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class QuietSpan:
+    """Early news from the analysis window starting at `start`, sent before the window
+    closes: from `start` to `through` the ECG is analysable (judged on that part of the
+    window alone) and holds no R peak. Lets a beatless span (asystole) be decided up to
+    `through` without waiting for the window to close; the window's own `EcgWindow` follows
+    when it closes."""
+
+    start: int
+    through: int
+
+
+@dataclass(frozen=True, slots=True)
 class Pulse:
     """A pleth pulse: systolic peak index on the pleth grid, its foot-to-peak amplitude."""
 

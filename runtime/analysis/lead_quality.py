@@ -15,8 +15,9 @@ A lead is unusable in a window for the first reason that applies, in this order:
 - "wander": the baseline (< 0.7 Hz) moves more than `WANDER_MV` within the window, far more
   than breathing moves it (0.6 mV RMS wander, i.e. 6 dB, stays under it).
 
-Everything here is computed from complete windows, so the result does not depend on how the
-window's samples were chunked.
+Everything here is computed from complete spans of samples, so the result does not depend on
+how they were chunked: 1 s windows, and for a quiet span (ecg_front_end.py) the first quarters
+of a window still open, judged on that part alone with the same limits.
 """
 
 from __future__ import annotations
