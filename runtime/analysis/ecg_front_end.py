@@ -243,7 +243,8 @@ class EcgFrontEnd:
     def _reach(self) -> int:
         """How far before the next undecided envelope index samples are still read."""
         det = self._det
-        return det.refractory + det.boundary + det.reach + self._bank.monitor_delay + 2
+        reads = det.reach + det.lookback  # the monitor signal; the envelope, for the detector
+        return det.refractory + det.boundary + reads + self._bank.monitor_delay + 2
 
     # -- decisions ------------------------------------------------------------------------
     def _advance(self, out: EcgOutput) -> None:
@@ -282,7 +283,7 @@ class EcgFrontEnd:
             if start == k * w:  # the previous window's weights may have put a peak just past
                 start -= self._det.boundary  # its end, and this window's just before its start
             start = max(start, self._data_start)
-            f0 = max(start - r - 1, self._hist.first)
+            f0 = max(start - r - 1 - self._det.lookback, self._hist.first)
             f1 = min(stop + r + 1, self._end)
             m0 = max(start - self._det.reach - 1, self._hist.first)
             peaks = self._det.decide(
