@@ -23,10 +23,10 @@ the overlay lag the probe. One unpaced file or phantom processed frame by frame
 (`--as-fast-as-possible`) is read on the loop's thread instead (pull_reader.py): such a source
 can always give the next frame at once, so a reader thread buys no overlap and costs a
 hand-off per frame under the GIL (about 50 µs of CPU a frame on the 2-core machine: 1 % of an
-INT8 frame, below the noise of its fps) and a frame read ahead that waits in the mailbox
-(capture -> result latency of two inferences instead of one). Results, findings, conditions
-and counts are the same either way; the summary's `reading` says which it was (nothing can be
-skipped when pulling).
+INT8 frame, below the noise of its fps) and frames read ahead that wait for the ones before
+them (capture -> result latency of three inferences or more instead of one). Results,
+findings, conditions and counts are the same either way; the summary's `reading` says which it
+was (nothing can be skipped when pulling).
 
 Model failures: the segmenter's `FallbackBackend` moves to the next backend and this loop turns
 each degradation into an `inference_degraded` condition (as the bedside models do); when no

@@ -5,9 +5,10 @@ a reader thread keeps up with them and inference takes the newest frame. A singl
 (`--as-fast-as-possible`) has no clock: it can always give the next frame at once, and every
 frame is processed anyway. There a reader thread buys nothing and costs a hand-off per frame
 (two thread switches under the GIL: about 50 µs of CPU a frame on the 2-core machine, 1 % of
-an INT8 frame), and the frame it read ahead waits in the mailbox while the one before it is
-inferred, so capture -> result latency counted two inferences instead of one. `PullReader`
-reads the next frame when the loop asks for one, on the loop's thread.
+an INT8 frame), and the frames it read ahead wait for the ones before them, so capture ->
+result latency was three inferences or more (p50 29.9 ms against 8.4 ms for one FP32
+inference) instead of one. `PullReader` reads the next frame when the loop asks for one, on
+the loop's thread.
 
 It answers the loop as `LatestFrameMailbox` does (`take_batch`, `exhausted`, `counts`, `close`)
 and handles its source as `SourceReader` does: it reads at most `max_frames`, a frame read
