@@ -1,6 +1,7 @@
 """The ultrasound speed benchmark still runs, end to end, in its quick mode: the bare ONNX Runtime
-loop, the real imaging pipeline (unpaced, saturated, paced at 30 fps) at FP32 and INT8, and the
-pipeline beside one bed of vitals in the same process. Speed is judged in the benchmark itself
+loop and the real imaging pipeline unpaced in alternating segments (the ratio), the pipeline
+saturated and paced at 30 fps, at FP32 and INT8, and the pipeline beside one bed of vitals in
+the same process. Speed is judged in the benchmark itself
 (PASS/FAIL lines), never here; what is asserted is that every measurement is there, consistent,
 and that the vitals beside the ultrasound lost nothing."""
 
@@ -43,6 +44,18 @@ def test_ultrasound_benchmark_reports_every_path_and_precision(tmp_path):
         assert vigil["frames_read"] == vigil["frames_processed"] + vigil["frames_skipped"]
         assert vigil["backend"] == "onnxruntime-cpu"
         assert report["ratios"][precision] == pytest.approx(vigil["fps"] / bare["fps"])
+        # the ratio is the median of the paired segments' ratios, and the rows are that pair
+        segments = report["ratio_segments"][precision]
+        assert len(segments) == report["settings"]["repeats"] == 3
+        assert [s["first"] for s in segments] == ["bare", "vigil", "bare"]
+        paired = sorted(s["vigil_fps"] / s["bare_fps"] for s in segments)
+        assert report["ratios"][precision] == pytest.approx(paired[1])
+        assert any(
+            s["bare_fps"] == bare["fps"] and s["vigil_fps"] == vigil["fps"] for s in segments
+        )
+        assert report["ratios_best_of"][precision] == pytest.approx(
+            max(s["vigil_fps"] for s in segments) / max(s["bare_fps"] for s in segments)
+        )
     assert rows[("bare onnxruntime", "int8")]["file"] != rows[("bare onnxruntime", "fp32")]["file"]
     vitals = report["vitals"]
     assert vitals["beds"] == 1

@@ -6,6 +6,7 @@ Runtime; the frames are real phantom frames."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import threading
 import time
@@ -21,9 +22,15 @@ from vigil.runtime.analysis.condition import CONDITION_KINDS, Priority
 from vigil.runtime.imaging.findings import AnechoicRule, FindingTracker, Persistence
 from vigil.runtime.imaging.frame import Frame, Spacing
 from vigil.runtime.imaging.latest_frame import LatestFrameMailbox
-from vigil.runtime.imaging.pipeline import Pipeline, PipelineSettings
+from vigil.runtime.imaging.pipeline import (
+    Pipeline,
+    PipelineSettings,
+    condition_json,
+    reads_on_the_loop_thread,
+)
 from vigil.runtime.imaging.preprocess import ModelGeometry, _resize_numpy, prepare, to_mask
 from vigil.runtime.imaging.segmenter import Segmenter
+from vigil.runtime.imaging.sources.phantom import PhantomSource
 
 cv2 = pytest.importorskip("cv2")
 
@@ -658,3 +665,156 @@ def test_a_failing_source_is_reported_and_the_other_sources_go_on(segmenter: Seg
     assert by["good"].error is None
     assert summary.frames_processed + summary.frames_skipped == 13
     assert any("stopped: bad.dcm: truncated" in line for line in summary.lines())
+
+
+# -- one unpaced source: read on the inference thread ----------------------------------------
+
+
+class ObservedPhantom(PhantomSource):
+    """The real phantom source; notes which thread read each frame and whether it was closed,
+    and fails like a truncated file after `fail_after` frames when asked to."""
+
+    def __init__(self, *args, fail_after: int | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fail_after = fail_after
+        self.read_by: set[str] = set()
+        self.closed = 0
+
+    def frames(self) -> Iterator[Frame]:
+        for k, frame in enumerate(super().frames()):
+            if k == self.fail_after:
+                raise ValueError(f"{self.name}: truncated after frame {k - 1}")
+            self.read_by.add(threading.current_thread().name)
+            yield frame
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+_FINDS = PipelineSettings(
+    persistence=Persistence(stable_frames=3), rule=AnechoicRule(min_area_px=150)
+)
+
+
+def _run_both(segmenter: Segmenter, frames: int, **source_kwargs):
+    """The same 20 fps phantom through both read paths, every frame processed: unpaced (read
+    on the loop thread) and paced (a reader thread and the mailbox); (pipeline, summary,
+    results, conditions, source) for each."""
+    runs = []
+    for paced in (False, True):
+        source = ObservedPhantom(3, fps=20.0, paced=paced, **source_kwargs)
+        settings = dataclasses.replace(_FINDS, max_frames=frames, every_frame=True)
+        results: list = []
+        conditions: list = []
+        pipeline = Pipeline(
+            [source],
+            segmenter,
+            settings,
+            on_result=results.append,
+            on_condition=conditions.append,
+        )
+        runs.append((pipeline, pipeline.run(), results, conditions, source))
+    return runs
+
+
+def _comparable(summary, results, conditions):
+    """Everything but wall-clock timings."""
+    frames = [{k: v for k, v in r.to_json().items() if k != "latency_ms"} for r in results]
+    conds = [{k: v for k, v in condition_json(c).items() if k != "decided_ns"} for c in conditions]
+    return (
+        summary.frames_read,
+        summary.frames_processed,
+        summary.frames_skipped,
+        summary.inference_calls,
+        summary.findings,
+        summary.sources,
+        frames,
+        conds,
+    )
+
+
+def test_only_one_unpaced_source_processing_every_frame_is_read_on_the_loop_thread() -> None:
+    unpaced, paced = PhantomSource(1, paced=False), PhantomSource(2, paced=True)
+    every = PipelineSettings(every_frame=True)
+
+    class Device:  # a capture card is its own clock, though never slept for
+        name, frame_interval_s, paced, is_device = "video0", None, False, True
+
+    assert reads_on_the_loop_thread([unpaced], every)
+    assert not reads_on_the_loop_thread([unpaced], PipelineSettings())  # latest frame wins
+    assert not reads_on_the_loop_thread([paced], every)
+    assert not reads_on_the_loop_thread([unpaced, PhantomSource(3, paced=False)], every)
+    assert not reads_on_the_loop_thread([Device()], every)
+    assert not reads_on_the_loop_thread([CyclingPhantomSource(3)], every)  # says nothing
+
+
+def test_an_unpaced_source_is_read_by_the_calling_thread_and_gives_what_a_reader_thread_gives(
+    segmenter: Segmenter,
+) -> None:
+    (pulled, summary, results, conds, source), (threaded, t_summary, t_results, t_conds, t_src) = (
+        _run_both(segmenter, 12)
+    )
+    assert pulled.pulls
+    assert not threaded.pulls
+    assert source.read_by == {threading.current_thread().name}  # no reader thread
+    assert t_src.read_by == {f"read {t_src.name}"}
+    assert _comparable(summary, results, conds) == _comparable(t_summary, t_results, t_conds)
+    assert (summary.frames_read, summary.frames_processed, summary.frames_skipped) == (12, 12, 0)
+    assert [r.index for r in results] == list(range(12))
+    assert all(r.skipped_before == 0 and r.latency_ms > 0 for r in results)
+    ends = [c for c in conds if not c.active]
+    assert ends  # the phantom's regions raised advisories, ended with the stream
+    assert {c.evidence["ended_by"] for c in ends} == {"stream ended"}
+    assert source.closed == t_src.closed == 1
+    assert "none can be skipped" in summary.lines()[0]
+    assert "latest frame wins" not in summary.lines()[0]
+
+
+def test_a_source_failing_mid_stream_is_reported_the_same_when_read_on_the_loop_thread(
+    segmenter: Segmenter,
+) -> None:
+    (_, summary, results, conds, source), (_, t_summary, t_results, t_conds, t_src) = _run_both(
+        segmenter, 12, fail_after=4
+    )
+    assert _comparable(summary, results, conds) == _comparable(t_summary, t_results, t_conds)
+    (s,) = summary.sources
+    assert (s.read, s.processed, s.skipped) == (4, 4, 0)
+    assert s.error == f"{source.name}: truncated after frame 3"
+    assert any(f"stopped: {source.name}: truncated" in line for line in summary.lines())
+    assert source.closed == t_src.closed == 1
+
+
+def test_stop_and_ctrl_c_end_a_pulled_stream_between_frames_with_nothing_skipped(
+    segmenter: Segmenter,
+) -> None:
+    stop = threading.Event()
+
+    def stop_at_5(result) -> None:
+        if result.index == 4:
+            stop.set()
+
+    def interrupt_at_3(result) -> None:
+        if result.index == 2:
+            raise KeyboardInterrupt
+
+    for on_result, expected in ((stop_at_5, 5), (interrupt_at_3, 3)):
+        stop.clear()
+        source = ObservedPhantom(3, paced=False)  # endless
+        settings = dataclasses.replace(_FINDS, every_frame=True)
+        conditions: list = []
+        summary = Pipeline(
+            [source],
+            segmenter,
+            settings,
+            on_result=on_result,
+            on_condition=conditions.append,
+            stop=stop,
+        ).run()
+        assert (summary.frames_read, summary.frames_processed, summary.frames_skipped) == (
+            expected,
+            expected,
+            0,
+        )
+        assert source.closed == 1
+        starts = {c.key for c in conditions if c.active}
+        assert starts == {c.key for c in conditions if not c.active}  # every advisory ended

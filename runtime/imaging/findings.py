@@ -85,14 +85,19 @@ def find_regions(
         return []
     cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
     oy, ox = int(rows[0]), int(cols[0])
-    labels, count = ndimage.label(mask[oy : rows[-1] + 1, ox : cols[-1] + 1], structure=_EIGHT)
-    areas = np.bincount(labels.ravel(), minlength=count + 1)
+    box = mask[oy : rows[-1] + 1, ox : cols[-1] + 1]
+    labels, count = ndimage.label(box, structure=_EIGHT)
+    if count == 1:  # one region (the usual frame): it is the mask; no histogram, no compare
+        lit = np.count_nonzero(box)
+        areas = np.array([box.size - lit, lit])
+    else:
+        areas = np.bincount(labels.ravel(), minlength=count + 1)
     out = []
     for label in np.flatnonzero(areas >= min_area_px):
         if label == 0:
             continue  # the background
         area = int(areas[label])
-        member = labels == label
+        member = box.astype(bool) if count == 1 else labels == label  # a copy, as `==` gives
         per_row = np.count_nonzero(member, axis=1)
         per_col = np.count_nonzero(member, axis=0)
         (ys,), (xs,) = np.nonzero(per_row), np.nonzero(per_col)

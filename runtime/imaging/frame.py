@@ -41,7 +41,12 @@ class Frame:
 class FrameSource(Protocol):
     """Yields frames in order. `frame_interval_s` is the file's own pacing (cine frame time,
     video fps; None when unknown); a paced source sleeps to honour it, an unpaced one
-    (`--as-fast-as-possible`) yields as fast as it can read."""
+    (`--as-fast-as-possible`) yields as fast as it can read.
+
+    Two optional attributes tell the pipeline how it may read a source: `paced` (False: it
+    yields the next frame as soon as asked) and `is_device` (True: a capture device, its own
+    clock). Only a source that says `paced = False` and is no device is ever read on the
+    inference thread (pipeline.reads_on_the_loop_thread); any other gets a reader thread."""
 
     name: str
     frame_interval_s: float | None

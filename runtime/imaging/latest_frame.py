@@ -190,11 +190,23 @@ class SourceReader:
                 if self.max_frames is not None and n >= self.max_frames:
                     break
         except Exception as exc:  # the source's failure ends this source only; reported
-            error = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
-            log.error("frame source %s stopped: %s", self.name, error)
+            error = source_error(self.name, exc)
         finally:
-            try:
-                self.source.close()
-            except Exception as exc:  # closing a failed device must not hide why it failed
-                log.warning("closing frame source %s: %s", self.name, exc)
+            close_source(self.source, self.name)
             self.mailbox.finish(self.name, error)
+
+
+def source_error(name: str, exc: Exception) -> str:
+    """What the summary says about a source's failure (logged once, here)."""
+    error = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
+    log.error("frame source %s stopped: %s", name, error)
+    return error
+
+
+def close_source(source: FrameSource, name: str) -> None:
+    """Close a source that ended, failed or was stopped; a failure to close is logged only,
+    since closing a failed device must not hide why it failed."""
+    try:
+        source.close()
+    except Exception as exc:
+        log.warning("closing frame source %s: %s", name, exc)

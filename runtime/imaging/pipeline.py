@@ -1,7 +1,7 @@
 """The real-time ultrasound pipeline, wired in one visible place:
 
     sources ─(reader threads)→ latest-frame mailbox → segmenter (batched) → findings → outputs
-                                                                                 └→ conditions
+    one unpaced source ─(read on the loop's thread)────┘                         └→ conditions
 
 One inference loop (the caller's thread) takes the newest frame of every source that has one
 (latest_frame.py), segments them in one batch, measures each mask's regions and tracks them
@@ -15,6 +15,18 @@ when `stop` is set, or on Ctrl-C; then readers are stopped, frames still waiting
 skipped, and findings still raising an advisory are ended ("stream ended"), so every started
 condition has its end, and the summary is written to every output that takes one (the JSON
 Lines' last line).
+
+**How frames are read** (`reads_on_the_loop_thread`, the one place it is decided). A source
+on its own clock (a capture card, a paced file) and several sources get a reader thread each
+and the latest-frame mailbox: inference takes the newest frame, and a slow model never makes
+the overlay lag the probe. One unpaced file or phantom processed frame by frame
+(`--as-fast-as-possible`) is read on the loop's thread instead (pull_reader.py): such a source
+can always give the next frame at once, so a reader thread buys no overlap and costs a
+hand-off per frame under the GIL (about 50 µs of CPU a frame on the 2-core machine: 1 % of an
+INT8 frame, below the noise of its fps) and frames read ahead that wait for the ones before
+them (capture -> result latency of three inferences or more instead of one). Results,
+findings, conditions and counts are the same either way; the summary's `reading` says which it
+was (nothing can be skipped when pulling).
 
 Model failures: the segmenter's `FallbackBackend` moves to the next backend and this loop turns
 each degradation into an `inference_degraded` condition (as the bedside models do); when no
@@ -46,9 +58,20 @@ from vigil.runtime.imaging.findings import (
     Region,
 )
 from vigil.runtime.imaging.frame import Frame, FrameSource
-from vigil.runtime.imaging.latest_frame import LatestFrameMailbox, SourceReader, Taken
+from vigil.runtime.imaging.latest_frame import (
+    LatestFrameMailbox,
+    SourceCounts,
+    SourceReader,
+    Taken,
+)
+from vigil.runtime.imaging.pull_reader import PullReader
 
 log = logging.getLogger(__name__)
+
+# Summary.reading: how frames reached inference, and so what "skipped" means
+LATEST_FRAME_WINS = "latest frame wins"
+EVERY_FRAME_WAITING = "every frame: the readers wait for inference"
+EVERY_FRAME_PULLED = "every frame: read on the inference thread, none can be skipped"
 
 _POLL_S = 0.25  # how often the loop looks at the clock and the stop flag while idle
 _JOIN_S = 2.0  # how long a stopped reader is waited for (daemon threads: never forever)
@@ -124,6 +147,7 @@ class Summary:
     findings: int  # regions that became findings (stable), all sources
     conditions: tuple[Condition, ...]
     sources: tuple[SourceSummary, ...]
+    reading: str = LATEST_FRAME_WINS  # how frames reached inference: what "skipped" means
 
     @property
     def advisories_started(self) -> int:
@@ -132,7 +156,7 @@ class Summary:
     def lines(self) -> list[str]:
         out = [
             f"frames: read {self.frames_read}, processed {self.frames_processed}, skipped "
-            f"{self.frames_skipped} (latest frame wins)",
+            f"{self.frames_skipped} ({self.reading})",
             f"fps: {self.fps:.1f} processed over {self.elapsed_s:.2f} s; latency capture -> "
             f"result p50 {self.latency_p50_ms:.1f} ms, p99 {self.latency_p99_ms:.1f} ms",
             f"backend: {self.backend} ({self.model}), {self.inference_calls} inference calls",
@@ -184,6 +208,7 @@ class Summary:
                 }
                 for s in self.sources
             ],
+            "reading": self.reading,
         }
 
 
@@ -261,6 +286,11 @@ class Pipeline:
             n: FindingTracker(n, bed=s.bed, persistence=s.persistence, rule=s.rule)
             for n in self.names
         }
+        self.pulls = reads_on_the_loop_thread(self.sources, self.settings)
+        self._intervals = {
+            n: float(getattr(src, "frame_interval_s", None) or 0.0)
+            for src, n in zip(self.sources, self.names, strict=True)
+        }
         self._first_ns: dict[str, int] = {}
         self._last: dict[str, tuple[int, float]] = {}  # name -> (index, t_s) last processed
         self._conditions: list[Condition] = []
@@ -273,15 +303,21 @@ class Pipeline:
 
         self._degraded = DegradedAlarm(self.settings.bed, "us_segmenter", "no segmentation")
         self._calls_before = int(getattr(self.segmenter, "calls", 0))
-        mailbox = LatestFrameMailbox(self.names, every_frame=self.settings.every_frame)
-        readers = [
-            SourceReader(src, mailbox, name=n, max_frames=self.settings.max_frames, stop=self.stop)
-            for src, n in zip(self.sources, self.names, strict=True)
-        ]
+        s = self.settings
+        feed: PullReader | LatestFrameMailbox
+        readers: list[SourceReader] = []
+        if self.pulls:
+            feed = PullReader(
+                self.sources[0], name=self.names[0], max_frames=s.max_frames, stop=self.stop
+            )
+        else:
+            feed = LatestFrameMailbox(self.names, every_frame=s.every_frame)
+            readers = [
+                SourceReader(src, feed, name=n, max_frames=s.max_frames, stop=self.stop)
+                for src, n in zip(self.sources, self.names, strict=True)
+            ]
         start_ns = time.monotonic_ns()
-        deadline = (
-            None if self.settings.seconds is None else time.monotonic() + self.settings.seconds
-        )
+        deadline = None if s.seconds is None else time.monotonic() + s.seconds
         for r in readers:
             r.start()
         try:
@@ -289,24 +325,24 @@ class Pipeline:
                 wait = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
                 if wait <= 0:
                     break
-                batch = mailbox.take_batch(timeout_s=wait)
+                batch = feed.take_batch(timeout_s=wait)
                 if batch:
                     self._process(batch)
-                elif mailbox.exhausted:
+                elif feed.exhausted:
                     break
         except KeyboardInterrupt:  # Ctrl-C ends a live stream: stop cleanly, summarise
             log.info("ultrasound pipeline interrupted")
         finally:
             end_ns = time.monotonic_ns()
             self.stop.set()
-            mailbox.close()
+            feed.close()
             for r in readers:
                 if not r.join(_JOIN_S):
                     log.warning("frame source %s did not stop within %s s", r.name, _JOIN_S)
             for name, tracker in self.trackers.items():
                 index, t_s = self._last.get(name, (0, 0.0))
                 self._emit(tracker.finish(index, t_s))
-            summary = self._summary(mailbox, (end_ns - start_ns) / 1e9)
+            summary = self._summary(feed.counts(), (end_ns - start_ns) / 1e9)
             for out in self.outputs:
                 write_summary = getattr(out, "write_summary", None)
                 if write_summary is not None:
@@ -348,8 +384,7 @@ class Pipeline:
                 self.on_result(result)
 
     def _stream_time(self, name: str, frame: Frame) -> float:
-        source = self.sources[self.names.index(name)]
-        interval = getattr(source, "frame_interval_s", None)
+        interval = self._intervals[name]
         if interval:
             return frame.index * float(interval)
         first = self._first_ns.setdefault(name, frame.captured_ns)
@@ -377,8 +412,7 @@ class Pipeline:
             if self.on_condition is not None:
                 self.on_condition(c)
 
-    def _summary(self, mailbox: LatestFrameMailbox, elapsed_s: float) -> Summary:
-        counts = mailbox.counts()
+    def _summary(self, counts: dict[str, SourceCounts], elapsed_s: float) -> Summary:
         sources = tuple(
             SourceSummary(n, c.read, c.taken, c.skipped, c.error) for n, c in counts.items()
         )
@@ -405,7 +439,27 @@ class Pipeline:
             findings=sum(t.findings_seen for t in self.trackers.values()),
             conditions=tuple(self._conditions),
             sources=sources,
+            reading=(
+                EVERY_FRAME_PULLED
+                if self.pulls
+                else EVERY_FRAME_WAITING
+                if self.settings.every_frame
+                else LATEST_FRAME_WINS
+            ),
         )
+
+
+def reads_on_the_loop_thread(sources: Sequence[FrameSource], settings: PipelineSettings) -> bool:
+    """How frames are read, decided here only: True (a `PullReader` on the inference loop's
+    thread) for one on-demand source processed frame by frame (`every_frame`, i.e.
+    `--as-fast-as-possible`: a file or phantom neither paced nor a capture device); False
+    (a `SourceReader` thread per source into the latest-frame mailbox) otherwise. See the
+    module docstring for why."""
+    if not settings.every_frame or len(sources) != 1:
+        return False
+    source = sources[0]
+    paced = getattr(source, "paced", True)  # a source that does not say is not assumed unpaced
+    return paced is False and not getattr(source, "is_device", False)
 
 
 def _unique_names(names: Sequence[str]) -> list[str]:

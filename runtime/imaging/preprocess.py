@@ -134,10 +134,14 @@ def sector_box(image: np.ndarray, floor: int = 0) -> Box:
 
 def _longest_run(flags: np.ndarray) -> tuple[int, int] | None:
     """(start, stop) of the longest run of True, or None when there is none."""
+    lit = np.flatnonzero(flags)
+    if lit.size == 0:
+        return None
+    first, last = int(lit[0]), int(lit[-1])
+    if last - first + 1 == lit.size:  # one run, the usual scan sector: nothing to search
+        return first, last + 1
     padded = np.concatenate(([False], flags, [False])).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
-    if edges.size == 0:
-        return None
     starts, stops = edges[0::2], edges[1::2]
     i = int(np.argmax(stops - starts))
     return int(starts[i]), int(stops[i])
@@ -219,8 +223,9 @@ def prepare(
     top, left = side - ch, (side - cw) // 2  # bottom-centre: the deepest row stays at the bottom
     square = np.zeros((side, side), dtype=np.float32)
     square[top : top + ch, left : left + cw] = crop
-    x = resize(square, geometry.height, geometry.width)
-    x = x * np.float32(geometry.scale / 255.0) + np.float32(geometry.offset)
+    x = resize(square, geometry.height, geometry.width)  # `square` itself at the model's size
+    x *= np.float32(geometry.scale / 255.0)  # in place: both are this call's own arrays
+    x += np.float32(geometry.offset)
     tensor = x[None] if geometry.layout == "NCHW" else x[:, :, None]
     return Prepared(
         np.ascontiguousarray(tensor, dtype=np.float32), image.shape, box, (top, left, side)

@@ -109,7 +109,12 @@ class Segmenter:
                 )
                 for f in chunk
             ]
-            x = np.stack([p.tensor for p in prepared])
+            # one frame (one source): a view with the batch axis, not a copy
+            x = (
+                prepared[0].tensor[None]
+                if len(prepared) == 1
+                else np.stack([p.tensor for p in prepared])
+            )
             out = self.backend.infer({self.geometry.input_name: x})
             self.calls += 1
             logits = out[self.geometry.output_name]
