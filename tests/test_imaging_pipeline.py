@@ -23,6 +23,7 @@ from vigil.runtime.imaging.findings import AnechoicRule, FindingTracker, Persist
 from vigil.runtime.imaging.frame import Frame, Spacing
 from vigil.runtime.imaging.latest_frame import LatestFrameMailbox
 from vigil.runtime.imaging.pipeline import (
+    LATEST_FRAME_WINS,
     Pipeline,
     PipelineSettings,
     condition_json,
@@ -94,10 +95,17 @@ class FrameStepBackend:
     so frames arrive faster than inference on any machine, however loaded. Gated sources are
     let on by `frames_per_call` frames a call, so none can finish before the others start."""
 
-    def __init__(self, inner, sources: list[CyclingPhantomSource], frames_per_call: int = 5):
+    def __init__(
+        self,
+        inner,
+        sources: list[CyclingPhantomSource],
+        frames_per_call: int = 5,
+        timeout_s: float = 30.0,
+    ):
         self.inner = inner
         self.sources = sources
         self.frames_per_call = frames_per_call
+        self.timeout_s = timeout_s  # a source that never moves on fails the test, not hangs it
         self.name = f"{inner.name} (slowed)"
 
     def infer(self, inputs):
@@ -110,7 +118,7 @@ class FrameStepBackend:
                     s.allowed += self.frames_per_call
                     target = s.allowed
                     s.cv.notify_all()
-                s.cv.wait_for(lambda s=s, t=target: s.yielded >= t or s.done, timeout=30)
+                s.cv.wait_for(lambda s=s, t=target: s.yielded >= t or s.done, self.timeout_s)
         return out
 
     def deactivate(self) -> None:
@@ -301,6 +309,37 @@ def test_fast_source_and_slow_model_process_the_newest_frame_and_count_skips(
     assert indices[-1] == 199  # the last frame read is the last processed
     assert all(r.latency_ms > 0 for r in results)
     assert summary.latency_p50_ms <= summary.latency_p99_ms
+
+
+def test_a_capture_device_keeps_latest_frame_wins_in_a_throughput_run(
+    segmenter: Segmenter,
+) -> None:
+    """`--as-fast-as-possible` waits for inference only on files: a card delivers at its own
+    rate, so a reader that waited would hand over ever older frames."""
+    card = CyclingPhantomSource(40, "video0")
+    card.is_device = True
+    slow = Segmenter(FrameStepBackend(segmenter.backend, [card], timeout_s=2.0), segmenter.geometry)
+    results = []
+    settings = PipelineSettings(every_frame=True)
+    pipeline = Pipeline([card], slow, settings, on_result=results.append)
+    summary = pipeline.run()
+
+    assert not pipeline.pulls
+    assert pipeline.waiting == ()
+    assert summary.reading == LATEST_FRAME_WINS
+    assert summary.frames_read == 40
+    assert summary.frames_skipped >= 20  # every call spans at least 5 new frames
+    assert all(r.index == r.read_when_taken - 1 for r in results)  # always the newest
+
+
+def test_a_mailbox_waits_only_for_the_sources_named_to_wait() -> None:
+    box = LatestFrameMailbox(["file", "card"], every_frame=["file"])
+    box.offer("card", _frame(0))
+    box.offer("card", _frame(1))  # replaces frame 0 at once: no wait
+    assert [t.frame.index for t in box.take_batch(timeout_s=0)] == [1]
+    assert box.counts()["card"].skipped == 1
+    with pytest.raises(ValueError, match="no source"):
+        LatestFrameMailbox(["file"], every_frame=["card"])
 
 
 def test_two_sources_share_the_model_in_batches_and_each_keeps_its_own_counts(

@@ -86,9 +86,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--as-fast-as-possible",
         action="store_true",
-        help="do not pace files at their frame rate, and process every frame as fast as "
-        "inference goes (throughput runs: no frame skipped); paced and live sources keep "
-        "latest frame wins",
+        help="do not pace files at their frame rate, and process every frame of a file or "
+        "phantom as fast as inference goes (throughput runs: no frame skipped); a capture "
+        "device keeps latest frame wins (it delivers at its own rate)",
     )
     p.add_argument("--seconds", type=_positive_float, metavar="S", help="stop after S seconds")
     p.add_argument(

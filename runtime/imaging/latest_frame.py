@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from vigil.runtime.imaging.frame import Frame, FrameSource
@@ -57,13 +57,21 @@ class SourceCounts:
 class LatestFrameMailbox:
     """One slot per source name; readers `offer`, the inference thread `take_batch`."""
 
-    def __init__(self, names: Sequence[str], *, every_frame: bool = False) -> None:
-        """`every_frame`: a reader waits for its slot to be taken instead of replacing the
-        frame in it, so nothing is skipped (a throughput run over a file, where latest frame
-        wins would only make the reader spin and skip); live sources keep latest frame wins."""
+    def __init__(
+        self, names: Sequence[str], *, every_frame: bool | Collection[str] = False
+    ) -> None:
+        """`every_frame` (True: every source; or the names of those it applies to): such a
+        source's reader waits for its slot to be taken instead of replacing the frame in it,
+        so nothing is skipped (a throughput run over a file, where latest frame wins would
+        only make the reader spin and skip). A live source must not be among them: a capture
+        card does not wait, so a waiting reader would fall behind it and deliver ever older
+        frames."""
         if len(set(names)) != len(names):
             raise ValueError(f"source names must differ: {list(names)}")
-        self.every_frame = every_frame
+        waits = set(names) if every_frame is True else set(every_frame or ())
+        if not waits <= set(names):
+            raise ValueError(f"every_frame names {sorted(waits - set(names))} are no source")
+        self.waits = frozenset(waits)
         self._cv = threading.Condition()
         self._slots: dict[str, Taken | None] = {n: None for n in names}
         self._counts = {n: SourceCounts() for n in names}
@@ -72,7 +80,7 @@ class LatestFrameMailbox:
     def offer(self, name: str, frame: Frame) -> None:
         """A reader read `frame`: it replaces any frame still waiting (that one is skipped)."""
         with self._cv:
-            if self.every_frame:
+            if name in self.waits:
                 while self._slots[name] is not None and not self._closed:
                     self._cv.wait()
             c = self._counts[name]
@@ -113,7 +121,7 @@ class LatestFrameMailbox:
                 c = self._counts[t.name]
                 c.taken += 1
                 c._skipped_since_take = 0
-            if batch and self.every_frame:
+            if batch and self.waits:
                 self._cv.notify_all()  # readers waiting for their slot
             return batch
 

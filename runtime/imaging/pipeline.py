@@ -287,6 +287,7 @@ class Pipeline:
             for n in self.names
         }
         self.pulls = reads_on_the_loop_thread(self.sources, self.settings)
+        self.waiting = waiting_sources(self.sources, self.names, self.settings)
         self._intervals = {
             n: float(getattr(src, "frame_interval_s", None) or 0.0)
             for src, n in zip(self.sources, self.names, strict=True)
@@ -311,7 +312,7 @@ class Pipeline:
                 self.sources[0], name=self.names[0], max_frames=s.max_frames, stop=self.stop
             )
         else:
-            feed = LatestFrameMailbox(self.names, every_frame=s.every_frame)
+            feed = LatestFrameMailbox(self.names, every_frame=self.waiting)
             readers = [
                 SourceReader(src, feed, name=n, max_frames=s.max_frames, stop=self.stop)
                 for src, n in zip(self.sources, self.names, strict=True)
@@ -443,10 +444,24 @@ class Pipeline:
                 EVERY_FRAME_PULLED
                 if self.pulls
                 else EVERY_FRAME_WAITING
-                if self.settings.every_frame
+                if self.waiting
                 else LATEST_FRAME_WINS
             ),
         )
+
+
+def waiting_sources(
+    sources: Sequence[FrameSource], names: Sequence[str], settings: PipelineSettings
+) -> tuple[str, ...]:
+    """The sources whose readers wait for inference (`every_frame`): every one but a capture
+    device. A card delivers at its own rate whether or not it is read, so its reader keeps
+    latest frame wins even in a throughput run; waiting would only hand over ever older
+    frames."""
+    if not settings.every_frame:
+        return ()
+    return tuple(
+        n for src, n in zip(sources, names, strict=True) if not getattr(src, "is_device", False)
+    )
 
 
 def reads_on_the_loop_thread(sources: Sequence[FrameSource], settings: PipelineSettings) -> bool:
