@@ -53,8 +53,8 @@ from vigil.runtime.analysis.qrs_detector import (
     THRESHOLD_FRACTION,
     WIDE_QRS_FLOOR_MV,
     QrsDetector,
-    _dominant_turns,
-    _half_width,
+    dominant_turns,
+    half_width,
 )
 
 EXACT_BATCH = (4, 64)  # candidates measured lead by lead at once: first, most
@@ -119,7 +119,7 @@ class QrsAbsence:
         wide = monitor[:, first[:, None] + np.arange(2 * (s + h) + 1)].transpose(1, 0, 2)
         spread = wide.max(axis=2) - wide.min(axis=2)  # (candidates, leads), as `best` picks
         # the R peak on each lead as the measured one: (candidates, leads)
-        r = h + _dominant_turns(wide[:, :, h : h + 2 * s + 1].reshape(-1, 2 * s + 1))
+        r = h + dominant_turns(wide[:, :, h : h + 2 * s + 1].reshape(-1, 2 * s + 1))
         r = r.reshape(len(first), n)
         # every lead's samples around each of those R peaks: (candidates, R lead, lead, 2h+1)
         at = (r[:, :, None] + np.arange(-h, h + 1))[:, :, None, :]
@@ -132,6 +132,6 @@ class QrsAbsence:
         for c, lead in zip(*np.nonzero(ok & (amp < WIDE_QRS_FLOOR_MV)), strict=True):
             key = (int(lead), int(first[c] + r[c, lead]))
             if key not in widths:
-                widths[key] = _half_width(qrs[c, lead, lead], h) > det.narrow
+                widths[key] = half_width(qrs[c, lead, lead], h) > det.narrow
             ok[c, lead] = not widths[key]
         return ok.any(axis=1)

@@ -675,7 +675,7 @@ class QrsDetector:
         wide = monitor[window.leads][:, idx].transpose(1, 0, 2)
         best = np.argmax(wide.max(axis=2) - wide.min(axis=2), axis=1)
         x = wide[np.arange(len(js)), best]
-        r = h + _dominant_turns(x[:, h : h + 2 * s + 1])
+        r = h + dominant_turns(x[:, h : h + 2 * s + 1])
         qrs = np.take_along_axis(wide, (r[:, None] + np.arange(-h, h + 1))[:, None, :], axis=2)
         amps = qrs.max(axis=2) - qrs.min(axis=2)
         amplitude = amps.max(axis=1).tolist()
@@ -683,7 +683,7 @@ class QrsDetector:
         for n, a in enumerate(amplitude):
             ok = a >= QRS_FLOOR_MV
             if ok and a < WIDE_QRS_FLOOR_MV:  # as small as a P wave: it must be narrow too
-                ok = _half_width(qrs[n, best[n]], h) <= self.narrow
+                ok = half_width(qrs[n, best[n]], h) <= self.narrow
             valid.append(ok)
         index = (first + r + monitor_first - monitor_delay).tolist()
         shapes = qrs[np.arange(len(js)), best]
@@ -740,7 +740,7 @@ def _local_maxima(x: np.ndarray) -> np.ndarray:
     return np.flatnonzero((mid >= x[:-2]) & (mid > x[2:])) + 1
 
 
-def _dominant_turns(x: np.ndarray) -> np.ndarray:
+def dominant_turns(x: np.ndarray) -> np.ndarray:
     """Per row of x, the index of the larger deviation, its maximum or its minimum, from the
     level at the row's ends; a true turning point wins over one at an end of the row (a wave
     still rising into the range belongs to a neighbour)."""
@@ -755,7 +755,7 @@ def _dominant_turns(x: np.ndarray) -> np.ndarray:
     return np.where(pick_max, i_max, i_min)
 
 
-def _half_width(seg: np.ndarray, k: int) -> int:
+def half_width(seg: np.ndarray, k: int) -> int:
     """Width in samples of the deflection at seg[k] above half its height over the baseline
     (the mean of the segment's ends)."""
     dev = seg - 0.5 * (seg[0] + seg[-1])
