@@ -17,6 +17,7 @@ from vigil.models.synthetic import Event, PatientSimulator, PhysioState, Scenari
 from vigil.models.synthetic.pleth import MIN_PULSE_STROKE, VENTRICULAR_EXTRA_DELAY_S
 from vigil.models.synthetic.rhythm import stroke_for
 from vigil.runtime.analysis.apnea import ApneaDetector
+from vigil.runtime.analysis.events import seconds_at
 from vigil.runtime.analysis.pleth import PulseDetector
 from vigil.runtime.analysis.respiration import BreathDetector
 from vigil.runtime.analysis.settings import AnalysisSettings
@@ -390,3 +391,12 @@ def test_invalid_respiration_signal_ends_apnea_and_restarts_the_clock():
     det.restart(50.0)
     assert det.update([], 69.0, True) == []
     assert det.update([], 70.5, True)[0].onset_s == 70.0
+
+
+@pytest.mark.parametrize("fs", [Fraction(500), Fraction(125, 2), Fraction(1000, 3), 360])
+def test_event_times_are_the_exact_fraction_rounded_once(fs: Fraction | int) -> None:
+    """Every stage dates samples with `seconds_at`; it must give float(index / fs) computed
+    exactly, so times agree across stages and do not depend on which path computed them."""
+    rng = np.random.default_rng(7)
+    for index in [0, 1, 2, 3, 499, 10**6, *rng.integers(0, 2**40, 500).tolist()]:
+        assert seconds_at(index, fs) == float(Fraction(index) / fs), index

@@ -39,6 +39,7 @@ from vigil.runtime.analysis.beat_classifier import BeatClassifier
 from vigil.runtime.analysis.condition import Condition
 from vigil.runtime.analysis.custom_detector import CustomDetector
 from vigil.runtime.analysis.ecg_front_end import EcgFrontEnd
+from vigil.runtime.analysis.events import seconds_at
 from vigil.runtime.analysis.fusion import PulseFusion
 from vigil.runtime.analysis.heart_rate import HeartRateMeter
 from vigil.runtime.analysis.lead_alignment import LeadAligner
@@ -84,7 +85,6 @@ class BedAnalyzer:
         self._clock = clock
         self._ecg_chunks: list[WaveformChunk] = []  # held while the leads are learned
         self._ecg_fs: Fraction | None = None
-        self._ecg_rate = Fraction(0)  # the same as an exact Fraction, for `_seconds`
         self._aligner: LeadAligner | None = None
         self._front: EcgFrontEnd | None = None
         self._classifier: BeatClassifier | None = None
@@ -216,7 +216,6 @@ class BedAnalyzer:
             if c.rate == fs and lead not in leads:
                 leads.append(lead)
         self._ecg_fs = fs
-        self._ecg_rate = Fraction(fs)
         first = min(c.first_index for c in chunks)
         self._aligner = LeadAligner(leads, first, max_lag=int(MAX_LEAD_LAG_S * fs))
         self._front = EcgFrontEnd(fs, leads)
@@ -271,14 +270,14 @@ class BedAnalyzer:
                     candidates += detector.feed(
                         first, row, out.peaks, peaks_through=out.analysed_through
                     )
-            through_s = _seconds(out.analysed_through, self._ecg_rate)
-            newest_s = _seconds(first + samples.shape[1], self._ecg_rate)
+            through_s = seconds_at(out.analysed_through, self._ecg_fs)
+            newest_s = seconds_at(first + samples.shape[1], self._ecg_fs)
             step.beats.extend(beats)
             step.ecg_windows.extend(out.windows)
             step.heart_rate.extend(self._hr.update(beats))
             self._emit(step, self._fusion.step(candidates, through_s), newest_s)
             if self.derive_numerics:  # the heart rate is final up to beats_through
-                self._derive_numerics(_seconds(beats_through, self._ecg_rate), step)
+                self._derive_numerics(seconds_at(beats_through, self._ecg_fs), step)
 
     # -- pleth and respiration --------------------------------------------------------------
     def _pleth_chunk(self, chunk: WaveformChunk, step: AnalysisStep) -> None:
@@ -409,12 +408,6 @@ class _WaveStream:
         out = self.detector.feed(self.next, samples)
         self.next += len(samples)
         return out, samples
-
-
-def _seconds(index: int, rate: Fraction) -> float:
-    """float(index / rate) without building a Fraction: Python's int division is correctly
-    rounded, as Fraction's float() is, so this is the same float, a few times cheaper."""
-    return index * rate.denominator / rate.numerator
 
 
 def _any_finite(samples: np.ndarray) -> bool:

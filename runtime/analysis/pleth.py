@@ -35,7 +35,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
-from vigil.runtime.analysis.events import Pulse
+from vigil.runtime.analysis.events import Pulse, seconds_at
 from vigil.runtime.analysis.feed_contract import check_feed
 
 
@@ -503,7 +503,7 @@ class PulseDetector:
             return
         if math.isnan(self._foot):
             return
-        t_s = ext.index * self.fs.denominator / self.fs.numerator  # float(index / fs), exact
+        t_s = seconds_at(ext.index, self.fs)
         pulse = Pulse(ext.index, t_s, ext.value - self._foot, ext.confirmed_at + self._delay)
         out.pulses.append(pulse)
         self._recent.append(t_s)

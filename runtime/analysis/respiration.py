@@ -32,7 +32,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from vigil.runtime.analysis.events import Breath
+from vigil.runtime.analysis.events import Breath, seconds_at
 from vigil.runtime.analysis.feed_contract import check_feed
 from vigil.runtime.analysis.pleth import (
     Extremum,
@@ -141,7 +141,7 @@ class BreathDetector:
 
     def _report(self, onset: Extremum, peak: float, at: int, out: RespOutput) -> None:
         self._pending = None
-        t_s = onset.index * self.fs.denominator / self.fs.numerator  # float(index / fs), exact
+        t_s = seconds_at(onset.index, self.fs)
         swing = peak - onset.value if math.isfinite(peak) else math.nan
         out.breaths.append(Breath(onset.index, t_s, swing, at + self._tracker.delay))
         self._recent.append(t_s)
