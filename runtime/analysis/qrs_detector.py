@@ -251,10 +251,7 @@ class LeadScales:
         for i, level in enumerate(self.levels):
             if level is None and usable[i]:
                 self._provisional[i] = max(self._provisional[i], window_max[i])
-        levels = [
-            p if v is None else v for v, p in zip(self.levels, self._provisional, strict=True)
-        ]
-        return np.maximum(levels, SCALE_FLOOR_MV)
+        return np.array(self.current())
 
     def beat(self, peak: list[float], usable: list[bool], gain: float = SCALE_GAIN) -> None:
         """A QRS was accepted; `peak` is each lead's envelope maximum around it."""
@@ -263,7 +260,8 @@ class LeadScales:
                 self.levels[i] = peak[i] if level is None else level + gain * (peak[i] - level)
 
     def current(self) -> list[float]:
-        """The levels now, as `window` uses them (plain floats)."""
+        """The level of each lead now (plain floats): its learned level, or until it has one
+        its stand-in, never below `SCALE_FLOOR_MV`."""
         return [
             max(p if v is None else v, SCALE_FLOOR_MV)
             for v, p in zip(self.levels, self._provisional, strict=True)
