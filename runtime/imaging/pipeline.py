@@ -16,17 +16,19 @@ skipped, and findings still raising an advisory are ended ("stream ended"), so e
 condition has its end, and the summary is written to every output that takes one (the JSON
 Lines' last line).
 
-**How frames are read** (`reads_on_the_loop_thread`, the one place it is decided). A source
-on its own clock (a capture card, a paced file) and several sources get a reader thread each
-and the latest-frame mailbox: inference takes the newest frame, and a slow model never makes
-the overlay lag the probe. One unpaced file or phantom processed frame by frame
-(`--as-fast-as-possible`) is read on the loop's thread instead (pull_reader.py): such a source
-can always give the next frame at once, so a reader thread buys no overlap and costs a
-hand-off per frame under the GIL (about 50 µs of CPU a frame on the 2-core machine: 1 % of an
-INT8 frame, below the noise of its fps) and frames read ahead that wait for the ones before
-them (capture -> result latency of three inferences or more instead of one). Results,
-findings, conditions and counts are the same either way; the summary's `reading` says which it
-was (nothing can be skipped when pulling).
+**How frames are read** (decided in one place: `_every_frame`, `waiting_sources`,
+`reads_on_the_loop_thread`). A source on its own clock (a capture card, a paced file) and
+several sources get a reader thread each and the latest-frame mailbox: inference takes the
+newest frame, and a slow model never makes the overlay lag the probe; with
+`--as-fast-as-possible` the readers of files and phantoms wait for inference instead, so no
+frame is skipped, while a card keeps latest frame wins (it does not wait). One unpaced file or
+phantom processed frame by frame (`--as-fast-as-possible`) is read on the loop's thread instead
+(pull_reader.py): such a source can always give the next frame at once, so a reader thread buys
+no overlap and costs a hand-off per frame under the GIL (about 50 µs of CPU a frame on the
+2-core machine: 1 % of an INT8 frame, below the noise of its fps) and frames read ahead that
+wait for the ones before them (capture -> result latency of three inferences or more instead of
+one). Results, findings, conditions and counts are the same either way; the summary's `reading`
+says which it was (nothing can be skipped when pulling).
 
 Model failures: the segmenter's `FallbackBackend` moves to the next backend and this loop turns
 each degradation into an `inference_degraded` condition (as the bedside models do); when no
@@ -453,28 +455,27 @@ class Pipeline:
 def waiting_sources(
     sources: Sequence[FrameSource], names: Sequence[str], settings: PipelineSettings
 ) -> tuple[str, ...]:
-    """The sources whose readers wait for inference (`every_frame`): every one but a capture
-    device. A card delivers at its own rate whether or not it is read, so its reader keeps
-    latest frame wins even in a throughput run; waiting would only hand over ever older
-    frames."""
-    if not settings.every_frame:
-        return ()
-    return tuple(
-        n for src, n in zip(sources, names, strict=True) if not getattr(src, "is_device", False)
-    )
+    """The sources whose every frame is processed (`--as-fast-as-possible`): files and
+    phantoms; their readers wait for inference instead of latest frame winning."""
+    return tuple(n for src, n in zip(sources, names, strict=True) if _every_frame(src, settings))
 
 
 def reads_on_the_loop_thread(sources: Sequence[FrameSource], settings: PipelineSettings) -> bool:
-    """How frames are read, decided here only: True (a `PullReader` on the inference loop's
-    thread) for one on-demand source processed frame by frame (`every_frame`, i.e.
-    `--as-fast-as-possible`: a file or phantom neither paced nor a capture device); False
-    (a `SourceReader` thread per source into the latest-frame mailbox) otherwise. See the
-    module docstring for why."""
-    if not settings.every_frame or len(sources) != 1:
+    """True (a `PullReader` on the inference loop's thread) for one source whose every frame
+    is processed and that can give the next one at once (unpaced); False (a `SourceReader`
+    thread per source into the latest-frame mailbox) otherwise. See the module docstring for
+    why."""
+    if len(sources) != 1 or not _every_frame(sources[0], settings):
         return False
-    source = sources[0]
-    paced = getattr(source, "paced", True)  # a source that does not say is not assumed unpaced
-    return paced is False and not getattr(source, "is_device", False)
+    return getattr(sources[0], "paced", True) is False  # one that does not say is not assumed
+
+
+def _every_frame(source: FrameSource, settings: PipelineSettings) -> bool:
+    """Whether every frame of `source` is processed: `every_frame` is set and the source is no
+    capture device. A card delivers at its own rate whether or not it is read, so it keeps
+    latest frame wins even in a throughput run; waiting for it would only hand over ever
+    older frames."""
+    return settings.every_frame and not getattr(source, "is_device", False)
 
 
 def _unique_names(names: Sequence[str]) -> list[str]:
